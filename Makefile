@@ -1,0 +1,43 @@
+# One target per habit. Everything a target needs is installed by the target itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 2024
+
+.PHONY: run test test-py test-js check format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(STAMP)  ## start the development server on http://$(HOST):$(PORT)
+	$(BIN)/crongraph dev --host $(HOST) --port $(PORT)
+
+test: $(STAMP) tests/js/node_modules/.installed  ## the whole suite: Python (unit, storage, API, e2e) and the JavaScript SDK
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+	cd tests/js && CRONGRAPH_BIN=$(CURDIR)/$(BIN)/crongraph node --test --test-reporter=spec
+
+check: $(STAMP)  ## lint and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: $(STAMP)  ## performance figures against a fresh local server (see benchmarks/README.md)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .crongraph tests/js/node_modules

@@ -1,0 +1,3 @@
+from crongraph.cli import main
+
+main()

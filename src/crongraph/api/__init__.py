@@ -1,0 +1,1 @@
+"""HTTP only: routers validate requests against the wire contract and call services."""

@@ -1,0 +1,84 @@
+"""Store routes (wire contract §6), backed by LangGraph's own store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from crongraph.api.deps import RuntimeDep
+from crongraph.api.routing import JSONRoute
+from crongraph.api.schemas import StoreDelete, StoreNamespaces, StorePut, StoreSearch
+from crongraph.errors import InvalidInput
+
+router = APIRouter(tags=["store"], route_class=JSONRoute)
+
+
+def _check_namespace(namespace: list[str]) -> tuple[str, ...]:
+    if not namespace:
+        raise InvalidInput("namespace must not be empty")
+    for label in namespace:
+        if not label or "." in label:
+            raise InvalidInput(f"Invalid namespace label '{label}': labels must be non-empty and contain no '.'")
+    return tuple(namespace)
+
+
+def _item(item: Any) -> dict[str, Any]:
+    out = {
+        "namespace": list(item.namespace),
+        "key": item.key,
+        "value": item.value,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+    if hasattr(item, "score"):
+        out["score"] = item.score
+    return out
+
+
+@router.put("/store/items", status_code=204)
+async def put_item(body: StorePut, rt: RuntimeDep) -> Response:
+    namespace = _check_namespace(body.namespace)
+    index = body.index if body.index is not None else None
+    await rt.store.aput(namespace, body.key, body.value, index=index, ttl=body.ttl)
+    return Response(status_code=204)
+
+
+@router.get("/store/items")
+async def get_item(
+    rt: RuntimeDep, key: str, namespace: str | None = Query(default=None), refresh_ttl: bool | None = None
+) -> Any:
+    labels = tuple(namespace.split(".")) if namespace else ()
+    item = await rt.store.aget(labels, key, refresh_ttl=refresh_ttl)
+    return _item(item) if item is not None else None
+
+
+@router.delete("/store/items", status_code=204)
+async def delete_item(body: StoreDelete, rt: RuntimeDep) -> Response:
+    await rt.store.adelete(tuple(body.namespace or ()), body.key)
+    return Response(status_code=204)
+
+
+@router.post("/store/items/search")
+async def search_items(body: StoreSearch, rt: RuntimeDep) -> Any:
+    items = await rt.store.asearch(
+        tuple(body.namespace_prefix or ()),
+        query=body.query,
+        filter=body.filter,
+        limit=body.limit,
+        offset=body.offset,
+        refresh_ttl=body.refresh_ttl,
+    )
+    return {"items": [_item(i) for i in items]}
+
+
+@router.post("/store/namespaces")
+async def list_namespaces(body: StoreNamespaces, rt: RuntimeDep) -> Any:
+    namespaces = await rt.store.alist_namespaces(
+        prefix=tuple(body.prefix) if body.prefix else None,
+        suffix=tuple(body.suffix) if body.suffix else None,
+        max_depth=body.max_depth,
+        limit=body.limit,
+        offset=body.offset,
+    )
+    return {"namespaces": [list(ns) for ns in namespaces]}

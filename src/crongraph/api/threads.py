@@ -1,0 +1,119 @@
+"""Threads and thread state routes (wire contract §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from crongraph.api import views
+from crongraph.api.deps import RuntimeDep
+from crongraph.api.params import pagination_headers, uuid_param
+from crongraph.api.responses import JSONResponse
+from crongraph.api.routing import JSONRoute
+from crongraph.api.schemas import (
+    HistoryQuery,
+    StateAtCheckpoint,
+    StateUpdate,
+    ThreadCount,
+    ThreadCreate,
+    ThreadPatch,
+    ThreadPrune,
+    ThreadSearch,
+)
+
+router = APIRouter(tags=["threads"], route_class=JSONRoute)
+
+
+@router.post("/threads")
+async def create_thread(body: ThreadCreate, rt: RuntimeDep) -> Any:
+    data = body.given()
+    if data.get("thread_id"):
+        data["thread_id"] = uuid_param(data["thread_id"], "thread")
+    return views.thread(await rt.threads.create(data))
+
+
+@router.post("/threads/search")
+async def search_threads(body: ThreadSearch, rt: RuntimeDep) -> Any:
+    data = body.given()
+    if data.get("ids"):
+        data["ids"] = [uuid_param(i, "thread") for i in data["ids"]]
+    rows = await rt.threads.search(data)
+    fields = list(body.select) if body.select else None
+    items = [views.select(views.thread(r), fields) for r in rows[: body.limit]]
+    return JSONResponse(items, headers=pagination_headers(body.offset, body.limit, len(rows)))
+
+
+@router.post("/threads/count")
+async def count_threads(body: ThreadCount, rt: RuntimeDep) -> int:
+    return await rt.threads.count(body.given())
+
+
+@router.post("/threads/prune")
+async def prune_threads(body: ThreadPrune, rt: RuntimeDep) -> Any:
+    ids = [uuid_param(i, "thread") for i in body.thread_ids]
+    return {"pruned_count": await rt.threads.prune(ids, body.strategy)}
+
+
+@router.get("/threads/{thread_id}")
+async def get_thread(thread_id: str, rt: RuntimeDep, include: str | None = None) -> Any:
+    return views.thread(await rt.threads.get(uuid_param(thread_id, "thread")))
+
+
+@router.patch("/threads/{thread_id}")
+async def patch_thread(
+    thread_id: str, body: ThreadPatch, rt: RuntimeDep, prefer: str | None = Header(default=None)
+) -> Any:
+    row = await rt.threads.update(uuid_param(thread_id, "thread"), body.given())
+    if prefer and "return=minimal" in prefer:
+        return Response(status_code=204)
+    return views.thread(row)
+
+
+@router.delete("/threads/{thread_id}", status_code=204)
+async def delete_thread(thread_id: str, rt: RuntimeDep) -> Response:
+    await rt.threads.delete(uuid_param(thread_id, "thread"))
+    return Response(status_code=204)
+
+
+@router.post("/threads/{thread_id}/copy")
+async def copy_thread(thread_id: str, rt: RuntimeDep) -> Any:
+    return views.thread(await rt.threads.copy(uuid_param(thread_id, "thread")))
+
+
+@router.get("/threads/{thread_id}/state")
+async def get_state(thread_id: str, rt: RuntimeDep, subgraphs: bool = False) -> Any:
+    return await rt.threads.get_state(uuid_param(thread_id, "thread"), subgraphs=subgraphs)
+
+
+@router.post("/threads/{thread_id}/state")
+async def update_state(thread_id: str, body: StateUpdate, rt: RuntimeDep) -> Any:
+    return await rt.threads.update_state(uuid_param(thread_id, "thread"), body.given())
+
+
+@router.post("/threads/{thread_id}/state/checkpoint")
+async def get_state_at_checkpoint(thread_id: str, body: StateAtCheckpoint, rt: RuntimeDep) -> Any:
+    return await rt.threads.get_state(
+        uuid_param(thread_id, "thread"), body.checkpoint.given(), subgraphs=body.subgraphs
+    )
+
+
+@router.get("/threads/{thread_id}/state/{checkpoint_id}")
+async def get_state_by_id(thread_id: str, checkpoint_id: str, rt: RuntimeDep, subgraphs: bool = False) -> Any:
+    return await rt.threads.get_state(
+        uuid_param(thread_id, "thread"), {"checkpoint_id": checkpoint_id}, subgraphs=subgraphs
+    )
+
+
+@router.post("/threads/{thread_id}/history")
+async def post_history(thread_id: str, body: HistoryQuery, rt: RuntimeDep) -> Any:
+    data = body.given()
+    data.setdefault("limit", body.limit)
+    return await rt.threads.history(uuid_param(thread_id, "thread"), data)
+
+
+@router.get("/threads/{thread_id}/history")
+async def get_history(
+    thread_id: str, rt: RuntimeDep, limit: int = Query(default=10, ge=1, le=1000), before: str | None = None
+) -> Any:
+    return await rt.threads.history(uuid_param(thread_id, "thread"), {"limit": limit, "before": before})

@@ -1,0 +1,87 @@
+"""create_app(): the FastAPI application, its routers, limits, and a lifespan that starts the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from crongraph import __version__
+from crongraph.api import assistants, crons, errors, meta, runs, store, threads
+from crongraph.api.responses import JSONResponse
+from crongraph.runtime import Runtime
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before reading them (Content-Length), or while reading (chunked)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._too_large(send)
+                return
+        seen = 0
+
+        async def limited() -> dict[str, object]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))  # type: ignore[arg-type]
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)  # type: ignore[arg-type]
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse({"detail": f"Request body exceeds {self.limit} bytes"}, status_code=413)
+        await response({"type": "http"}, _empty_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> dict[str, object]:
+    return {"type": "http.disconnect"}
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="crongraph",
+        version=__version__,
+        description="The LangGraph Platform HTTP API, self-hosted, with exactly-once crons.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    errors.install(app)
+    for module in (assistants, threads, runs, crons, store, meta):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> dict[str, object]:
+        return {"ok": True, "services": {}}
+
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
+    return app

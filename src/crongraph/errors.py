@@ -1,0 +1,30 @@
+"""Domain errors. They carry a user-facing message and know nothing of HTTP; api/errors.py maps them to statuses.
+
+CrongraphError
+  + NotFound        the thing named does not exist (404)
+  + Conflict        it exists already, or the thread is busy and the strategy says reject (409)
+  + InvalidInput    well-formed but not acceptable: bad schedule, time zone, id (422)
+  + BadRequest      a combination the contract refuses (400)
+"""
+
+
+class CrongraphError(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(CrongraphError):
+    pass
+
+
+class Conflict(CrongraphError):
+    pass
+
+
+class InvalidInput(CrongraphError):
+    pass
+
+
+class BadRequest(CrongraphError):
+    pass

@@ -1,0 +1,1 @@
+"""Bundled examples, served when there is no langgraph.json."""

@@ -1,0 +1,105 @@
+"""Run a graph and translate what LangGraph streams into the events of the wire contract.
+
+Stream modes the client asks for map onto LangGraph's: `messages-tuple` becomes event `messages` with
+`[message, metadata]`; `messages` becomes `messages/metadata` then `messages/partial` / `messages/complete`;
+`events` runs astream_events. Subgraph events are named `<mode>|<ns1>|<ns2>`. The root `values` are always
+streamed internally, because the last of them is the run's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage, BaseMessageChunk
+from langgraph.pregel import Pregel
+
+LANGGRAPH_MODES = {"values", "updates", "custom", "debug", "tasks", "checkpoints"}
+STREAM_MODES = LANGGRAPH_MODES | {"messages", "messages-tuple", "events"}
+
+Emit = Callable[[str, Any], None]
+
+
+@dataclass
+class Outcome:
+    output: Any = None  # the last root values, `__interrupt__` included when the run stopped at one
+    interrupted: bool = False
+    messages: dict[str, BaseMessage] = field(default_factory=dict)
+
+
+def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
+    return "|".join((mode, *namespace)) if namespace else mode
+
+
+def _emit_messages(outcome: Outcome, emit: Emit, name: str, chunk: Any) -> None:
+    """The `messages` mode: a metadata event the first time a message id is seen, then the message so far."""
+    message, metadata = chunk
+    msg_id = getattr(message, "id", None) or "unknown"
+    seen = outcome.messages.get(msg_id)
+    if seen is None:
+        emit(f"{name}/metadata", {msg_id: {"metadata": metadata}})
+    if isinstance(message, BaseMessageChunk):
+        merged = message if seen is None or not isinstance(seen, BaseMessageChunk) else seen + message
+        outcome.messages[msg_id] = merged
+        emit(f"{name}/partial", [merged])
+    else:
+        outcome.messages[msg_id] = message
+        emit(f"{name}/complete", [message])
+
+
+async def _astream(
+    graph: Pregel, payload: Any, config: dict[str, Any], modes: list[str], **kwargs: Any
+) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
+    async for item in graph.astream(payload, config, stream_mode=modes, subgraphs=True, **kwargs):
+        namespace, mode, chunk = item
+        yield tuple(namespace), mode, chunk
+
+
+async def stream_graph(
+    graph: Pregel,
+    payload: Any,
+    config: dict[str, Any],
+    *,
+    stream_modes: list[str],
+    subgraphs: bool,
+    emit: Emit,
+    **kwargs: Any,
+) -> Outcome:
+    """Run `graph` to its end, calling `emit(event, data)` for each event the client asked for."""
+    outcome = Outcome()
+    wanted = set(stream_modes)
+    if "events" in wanted:
+        return await _stream_events(graph, payload, config, emit=emit, outcome=outcome, **kwargs)
+    modes = {"values"} | {m for m in wanted if m in LANGGRAPH_MODES}
+    if wanted & {"messages", "messages-tuple"}:
+        modes.add("messages")
+    async for namespace, mode, chunk in _astream(graph, payload, config, sorted(modes), **kwargs):
+        if mode == "values" and not namespace:
+            outcome.output = chunk
+        if namespace and not subgraphs:
+            continue
+        if mode == "messages":
+            if "messages-tuple" in wanted:
+                emit(_event_name("messages", namespace), list(chunk))
+            if "messages" in wanted:
+                _emit_messages(outcome, emit, _event_name("messages", namespace), chunk)
+        elif mode in wanted:
+            emit(_event_name(mode, namespace), chunk)
+    if isinstance(outcome.output, dict) and "__interrupt__" in outcome.output:
+        outcome.interrupted = True
+    return outcome
+
+
+async def _stream_events(
+    graph: Pregel, payload: Any, config: dict[str, Any], *, emit: Emit, outcome: Outcome, **kwargs: Any
+) -> Outcome:
+    async for event in graph.astream_events(payload, config, version="v2", **kwargs):
+        emit("events", event)
+        if event.get("event") == "on_chain_end" and not event.get("parent_ids"):
+            outcome.output = event.get("data", {}).get("output")
+    state = await graph.aget_state(config)
+    if state.interrupts:
+        outcome.output = {**(state.values or {}), "__interrupt__": list(state.interrupts)}
+        outcome.interrupted = True
+    return outcome

@@ -1,0 +1,27 @@
+"""Wake-up hints between the parts of the server (and, on PostgreSQL, between replicas).
+
+Notifications carry ids, never data, and may be lost: every consumer can also find its work by asking storage, so
+a lost notification costs latency, never correctness. Channels form a closed set:
+- RUNS:   a run became claimable (payload: run id or "")
+- CANCEL: a running run should stop (payload: run id)
+- CRONS:  a cron was created, changed or deleted (payload: cron id)
+- RUN_EVENTS: reserved for cross-replica streaming
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+RUNS = "crongraph_runs"
+CANCEL = "crongraph_cancel"
+CRONS = "crongraph_crons"
+
+Listener = Callable[[str], None]
+
+
+class Notifier(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def listen(self, channel: str, listener: Listener) -> None: ...
+    async def notify(self, channel: str, payload: str) -> None: ...

@@ -1,0 +1,175 @@
+"""Execute one claimed run: build the graph's config from the assistant and the run, stream the graph into the
+broker, and record the outcome under the run's lease.
+
+Outcome rules: a graph that finishes or stops at an interrupt ends `success` (the thread becomes `idle` or
+`interrupted`); a graph that raises ends `error` and publishes an `error` event; a cancelled run ends
+`interrupted`, or with rollback is deleted together with the checkpoints it wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from langgraph.types import Command
+
+from crongraph import serde
+from crongraph.clock import Clock
+from crongraph.graphs.execute import stream_graph
+from crongraph.graphs.persistence import Persistence
+from crongraph.graphs.registry import GraphRegistry
+from crongraph.storage import assistants, runs, threads
+from crongraph.storage.common import Record
+from crongraph.storage.database import Database
+from crongraph.streams.broker import StreamBroker
+
+log = logging.getLogger("crongraph.executor")
+
+
+class RunCancelled(Exception):
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+
+def build_config(run: Record, assistant: Record) -> dict[str, Any]:
+    kwargs = run["kwargs"]
+    base = assistant["config"] or {}
+    given = kwargs.get("config") or {}
+    configurable = {
+        **(base.get("configurable") or {}),
+        **(given.get("configurable") or {}),
+        "thread_id": run["thread_id"],
+        "run_id": run["run_id"],
+        "assistant_id": run["assistant_id"],
+        "graph_id": assistant["graph_id"],
+    }
+    if kwargs.get("checkpoint_id"):
+        configurable["checkpoint_id"] = kwargs["checkpoint_id"]
+    if isinstance(kwargs.get("checkpoint"), dict):
+        configurable.update({k: v for k, v in kwargs["checkpoint"].items() if k != "thread_id" and v is not None})
+    metadata = {
+        **(base.get("metadata") or {}),
+        **(given.get("metadata") or {}),
+        **(run["metadata"] or {}),
+        "run_id": run["run_id"],
+        "thread_id": run["thread_id"],
+        "assistant_id": run["assistant_id"],
+        "graph_id": assistant["graph_id"],
+    }
+    config = {**base, **given, "configurable": configurable, "metadata": metadata}
+    config.setdefault("recursion_limit", 25)
+    return config
+
+
+def _graph_input(kwargs: dict[str, Any]) -> Any:
+    command = kwargs.get("command")
+    if command:
+        return Command(resume=command.get("resume"), update=command.get("update"), goto=command.get("goto") or ())
+    return kwargs.get("input")
+
+
+class Executor:
+    def __init__(
+        self,
+        db: Database,
+        graphs: GraphRegistry,
+        persistence: Persistence,
+        broker: StreamBroker,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._graphs = graphs
+        self._persistence = persistence
+        self._broker = broker
+        self._clock = clock
+        self.finished_hooks: list[Any] = []
+
+    async def execute(self, run: Record, cancel_action: dict[str, str]) -> None:
+        """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it."""
+        run_id = run["run_id"]
+        emit = lambda name, data: self._broker.publish(run_id, name, data)  # noqa: E731
+        emit("metadata", {"run_id": run_id, "attempt": run["attempt"]})
+        status, output, error, interrupts = "success", None, None, None
+        try:
+            async with self._db.read() as conn:
+                assistant = await assistants.get(conn, run["assistant_id"])
+            if assistant is None:
+                raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
+            kwargs = run["kwargs"]
+            config = build_config(run, assistant)
+            graph = await self._graphs.get(assistant["graph_id"], config)
+            context = {**(assistant.get("context") or {}), **(kwargs.get("context") or {})} or None
+            outcome = await stream_graph(
+                graph,
+                _graph_input(kwargs),
+                config,
+                stream_modes=kwargs.get("stream_mode") or ["values"],
+                subgraphs=bool(kwargs.get("subgraphs")),
+                emit=emit,
+                context=context,
+                interrupt_before=kwargs.get("interrupt_before"),
+                interrupt_after=kwargs.get("interrupt_after"),
+                durability=kwargs.get("durability") or "async",
+            )
+            output = serde.to_jsonable(outcome.output)
+            if outcome.interrupted:
+                state = await graph.aget_state(config)
+                interrupts = serde.to_jsonable({t.id: list(t.interrupts) for t in state.tasks if t.interrupts})
+        except asyncio.CancelledError:
+            action = cancel_action.get(run_id)
+            if action is None:
+                raise  # the server is shutting down: the lease expires and the reaper decides
+            status, error = "interrupted", {"error": "Cancelled", "message": f"run cancelled ({action})"}
+        except Exception as exc:
+            log.warning("run %s failed: %s: %s", run_id, type(exc).__name__, exc)
+            status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
+            emit("error", error)
+        try:
+            await self._record(run, status, output, error, interrupts, cancel_action.get(run_id))
+        finally:
+            self._broker.close(run_id)
+
+    async def _record(
+        self, run: Record, status: str, output: Any, error: Any, interrupts: Any, cancel: str | None
+    ) -> None:
+        run_id, thread_id = run["run_id"], run["thread_id"]
+        now = self._clock.now()
+        rollback = cancel == "rollback"
+        delete_thread = False
+        async with self._db.write() as conn:
+            finished = await runs.finish(
+                conn, run_id, run["lease_token"], status=status, output=output, error=error, now=now
+            )
+            if finished is None:
+                log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
+                return
+            if rollback:
+                await runs.delete_one(conn, run_id)
+            remaining = await runs.inflight_on_thread(conn, thread_id)
+            if run["temporary"] and not remaining:
+                delete_thread = await threads.delete_one(conn, thread_id)
+            else:
+                changes: dict[str, Any] = {"updated_at": now}
+                if remaining:
+                    changes["status"] = "busy"
+                elif status == "error":
+                    changes["status"] = "error"
+                elif interrupts:
+                    changes["status"] = "interrupted"
+                else:
+                    changes["status"] = "idle"
+                if not rollback:
+                    changes["error"] = error if status == "error" else None
+                    changes["interrupts"] = interrupts or {}
+                    if isinstance(output, dict):
+                        changes["values"] = {k: v for k, v in output.items() if k != "__interrupt__"}
+                        changes["state_updated_at"] = now
+                await threads.update_fields(conn, thread_id, **changes)
+        checkpointer = self._persistence.checkpointer
+        if delete_thread:
+            await checkpointer.adelete_thread(thread_id)
+        elif rollback:
+            await checkpointer.adelete_for_runs([run_id])
+        for hook in self.finished_hooks:
+            hook(finished)

@@ -1,0 +1,171 @@
+"""The producer: claims runs from storage into this process's worker slots and supervises them.
+
+It sleeps until something can change what is claimable: a RUNS notification (a run was created here or on another
+replica), a slot freeing up, or the moment a delayed run (after_seconds) becomes due; a slow safety poll covers lost
+notifications. Interactive runs (priority 0) are claimed first, and background work (webhook-free API runs created
+for later, cron fires) may never take the last `reserved` slots, so a burst of cron fires cannot delay a client
+that is waiting on `runs.wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from crongraph import notify
+from crongraph.clock import Clock
+from crongraph.ids import new_id
+from crongraph.notify import Notifier
+from crongraph.queue.executor import Executor
+from crongraph.storage import runs
+from crongraph.storage.database import Database
+
+log = logging.getLogger("crongraph.queue")
+
+SAFETY_POLL = timedelta(seconds=2)
+
+
+class RunQueue:
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        notifier: Notifier,
+        clock: Clock,
+        *,
+        workers: int,
+        lease_seconds: float,
+    ) -> None:
+        self._db = db
+        self._executor = executor
+        self._notifier = notifier
+        self._clock = clock
+        self._workers = workers
+        self._reserved = max(1, workers // 4) if workers > 1 else 0
+        self._lease = timedelta(seconds=lease_seconds)
+        self.owner = new_id()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.cancel_actions: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._renew_task: asyncio.Task[None] | None = None
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        if self._loop_task is not None:
+            return
+        self._notifier.listen(notify.RUNS, lambda _payload: self._wake.set())
+        self._notifier.listen(notify.CANCEL, self._on_cancel)
+        self._loop_task = asyncio.create_task(self._run_forever(), name="crongraph-producer")
+        self._renew_task = asyncio.create_task(self._renew_forever(), name="crongraph-lease-renewer")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        for task in (self._loop_task, self._renew_task):
+            if task is not None:
+                task.cancel()
+        self._loop_task = self._renew_task = None
+        if self._tasks:
+            _done, pending = await asyncio.wait(list(self._tasks.values()), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # Control
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def cancel_local(self, run_id: str, action: str) -> bool:
+        task = self._tasks.get(run_id)
+        if task is None:
+            return False
+        self.cancel_actions[run_id] = action
+        task.cancel()
+        return True
+
+    def _on_cancel(self, payload: str) -> None:
+        run_id, _, action = payload.partition(":")
+        self.cancel_local(run_id, action or "interrupt")
+
+    @property
+    def busy_slots(self) -> int:
+        return len(self._tasks)
+
+    # Loops
+
+    async def _run_forever(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                await self._fill_slots()
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("claiming runs failed; retrying in %.2fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _fill_slots(self) -> None:
+        self._wake.clear()
+        claimed = await self._claim()
+        if claimed and len(self._tasks) < self._workers:
+            return  # there may be more: claim again at once
+        wake_at = self._clock.now() + SAFETY_POLL
+        async with self._db.read() as conn:
+            delayed = await runs.next_available_at(conn, self._clock.now())
+        if delayed is not None:
+            wake_at = min(wake_at, delayed)
+        await self._clock.sleep_until(wake_at, self._wake)
+
+    async def _claim(self) -> int:
+        free = self._workers - len(self._tasks)
+        if free <= 0:
+            return 0
+        now = self._clock.now()
+        token = new_id()
+        background_free = max(0, free - self._reserved)
+        async with self._db.write() as conn:
+            claimed = await runs.claim(
+                conn,
+                owner=self.owner,
+                token=token,
+                now=now,
+                lease_until=now + self._lease,
+                limit=free,
+                background_limit=background_free,
+                dialect=self._db.dialect,
+            )
+        for run in claimed:
+            task = asyncio.create_task(self._execute(run), name=f"run-{run['run_id']}")
+            self._tasks[run["run_id"]] = task
+        return len(claimed)
+
+    async def _execute(self, run: runs.Record) -> None:
+        run_id = run["run_id"]
+        try:
+            if run.get("cancel_action"):
+                self.cancel_actions[run_id] = run["cancel_action"]
+            await self._executor.execute(run, self.cancel_actions)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("run %s: executor crashed", run_id)
+        finally:
+            self._tasks.pop(run_id, None)
+            self.cancel_actions.pop(run_id, None)
+            self._wake.set()
+
+    async def _renew_forever(self) -> None:
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self._tasks:
+                continue
+            try:
+                async with self._db.write() as conn:
+                    await runs.renew_many(conn, self.owner, self._clock.now() + self._lease)
+            except Exception:
+                log.exception("renewing leases failed")

@@ -1,0 +1,76 @@
+"""The reaper: ends runs whose worker died, so that no run stays `running` forever.
+
+A run whose lease expired (its worker stopped renewing it) is ended `error` with `WorkerLost`, fenced on the lease
+token it was found with. crongraph does not re-execute such a run: the graph may already have had side effects
+(called a model, sent a message), so running it again is the user's decision, made visible rather than taken
+silently. Pending runs are untouched and run as usual. In the embedded mode one process owns the database, so at
+start every `running` run is from a previous life of this server and is ended at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from crongraph.clock import Clock
+from crongraph.storage import runs, threads
+from crongraph.storage.database import Database
+
+log = logging.getLogger("crongraph.reaper")
+
+
+class Reaper:
+    def __init__(self, db: Database, clock: Clock, *, lease_seconds: float, owner: str, embedded: bool) -> None:
+        self._db = db
+        self._clock = clock
+        self._interval = lease_seconds / 2
+        self._owner = owner
+        self._embedded = embedded
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        if self._embedded:
+            await self.reap(everything=True)
+        self._task = asyncio.create_task(self._run_forever(), name="crongraph-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.reap()
+            except Exception:
+                log.exception("reaping expired leases failed")
+
+    async def reap(self, *, everything: bool = False) -> int:
+        now = self._clock.now()
+        horizon = now + timedelta(days=36500) if everything else now
+        async with self._db.read() as conn:
+            lost = await runs.expired_leases(conn, horizon, exclude_owner=self._owner)
+        ended = 0
+        for run in lost:
+            error = {
+                "error": "WorkerLost",
+                "message": "the server executing this run stopped before it finished; it was not retried",
+            }
+            async with self._db.write() as conn:
+                if not await runs.end_abandoned(conn, run["run_id"], run["lease_token"], error, now):
+                    continue
+                remaining = await runs.inflight_on_thread(conn, run["thread_id"])
+                await threads.update_fields(
+                    conn,
+                    run["thread_id"],
+                    status="busy" if remaining else "error",
+                    error=error,
+                    updated_at=now,
+                )
+            ended += 1
+            log.warning("run %s ended: its worker %s is gone", run["run_id"], run["lease_owner"])
+        return ended

@@ -1,0 +1,116 @@
+"""Builds the server for the chosen backend and starts and stops its parts in order. Nothing else knows which
+backend it runs on: this is the one place that chooses the notifier and the savers.
+
+Start order: schema → graph savers → system assistants → notifier → reaper → queue → scheduler. Stop is the
+reverse, and idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crongraph.clock import Clock, SystemClock
+from crongraph.graphs.persistence import Persistence, open_postgres, open_sqlite
+from crongraph.graphs.registry import GraphRegistry
+from crongraph.notify import Notifier
+from crongraph.notify.local import LocalNotifier
+from crongraph.queue.executor import Executor
+from crongraph.queue.producer import RunQueue
+from crongraph.queue.reaper import Reaper
+from crongraph.scheduler.scheduler import CronScheduler
+from crongraph.services.assistants import AssistantService
+from crongraph.services.context import ServiceContext
+from crongraph.services.crons import CronService
+from crongraph.services.runs import RunService
+from crongraph.services.threads import ThreadService
+from crongraph.settings import Settings
+from crongraph.storage.database import Database
+from crongraph.streams.broker import StreamBroker
+
+log = logging.getLogger("crongraph")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, graphs: GraphRegistry, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.graphs = graphs
+        self.clock = clock or SystemClock()
+        self._started = False
+        self._persistence: Persistence | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        if not settings.is_postgres:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.resolved_database_url)
+        await self.db.migrate()
+        if settings.is_postgres:
+            self._persistence = await open_postgres(self.db.url)
+            notifier: Notifier = self._postgres_notifier()
+        else:
+            self._persistence = await open_sqlite(settings.data_dir)
+            notifier = LocalNotifier()
+        self.graphs.bind(self._persistence)
+        self.broker = StreamBroker(settings.stream_retention_seconds)
+        self.ctx = ServiceContext(
+            settings=settings,
+            db=self.db,
+            graphs=self.graphs,
+            persistence=self._persistence,
+            notifier=notifier,
+            broker=self.broker,
+            clock=self.clock,
+        )
+        self.assistants = AssistantService(self.ctx)
+        self.threads = ThreadService(self.ctx)
+        self.runs = RunService(self.ctx)
+        self.crons = CronService(self.ctx, self.runs)
+        self.store = self._persistence.store
+        await self.assistants.ensure_system_assistants()
+        await notifier.start()
+        self.executor = Executor(self.db, self.graphs, self._persistence, self.broker, self.clock)
+        self.queue = RunQueue(
+            self.db,
+            self.executor,
+            notifier,
+            self.clock,
+            workers=settings.workers,
+            lease_seconds=settings.lease_seconds,
+        )
+        self.reaper = Reaper(
+            self.db,
+            self.clock,
+            lease_seconds=settings.lease_seconds,
+            owner=self.queue.owner,
+            embedded=not settings.is_postgres,
+        )
+        self.scheduler = CronScheduler(self.ctx, self.runs)
+        await self.reaper.start()
+        await self.queue.start()
+        if settings.scheduler:
+            await self.scheduler.start()
+        self._started = True
+
+    def _postgres_notifier(self) -> Notifier:
+        from crongraph.notify.postgres import PostgresNotifier
+
+        return PostgresNotifier(self.db.url)
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.scheduler.stop()
+        await self.queue.stop()
+        await self.reaper.stop()
+        await self.ctx.notifier.stop()
+        if self._persistence is not None:
+            await self._persistence.close()
+        await self.db.dispose()
+
+    async def metrics(self) -> dict[str, Any]:
+        return {
+            "workers": {"busy": self.queue.busy_slots, "total": self.settings.workers},
+            "scheduler": self.scheduler.stats(),
+        }

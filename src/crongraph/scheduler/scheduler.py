@@ -1,0 +1,180 @@
+"""The cron scheduler: sleeps until the earliest due occurrence, fires what is due, and goes back to sleep.
+
+No polling interval: it sleeps until `min(next_run_date)` of the enabled crons (one indexed lookup) and is woken
+early by a CRONS notification whenever a cron is created, changed or deleted, here or on another replica.
+
+Firing is exactly-once by construction. For each due cron, inside one transaction (a savepoint of a batch):
+1. compare-and-set `next_run_date` from the value read to the next occurrence (on PostgreSQL the due query also
+   takes row locks with SKIP LOCKED, so replicas split the work instead of colliding);
+2. insert each occurrence into cron_fires, whose primary key (cron_id, scheduled_for) forbids a second fire;
+3. create the run, at cron priority, in the same transaction.
+A crash anywhere before commit leaves the occurrence unfired and it fires after restart; after commit it is done.
+If creating the run fails, the occurrence is recorded `failed` with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from crongraph import notify
+from crongraph.errors import CrongraphError
+from crongraph.scheduler.expression import CronExpression, load_timezone
+from crongraph.scheduler.policy import MissedPolicy, plan_due
+from crongraph.services.context import ServiceContext
+from crongraph.services.runs import CRON, RunService
+from crongraph.storage import crons
+from crongraph.storage.common import Record
+
+log = logging.getLogger("crongraph.scheduler")
+
+BATCH = 200
+# Lost notifications cost latency, not correctness: never sleep longer than this.
+MAX_SLEEP = timedelta(seconds=30)
+# Skipped occurrences written to the fire log per firing, so that a long outage cannot write an unbounded log.
+SKIP_LOG_LIMIT = 100
+
+
+def run_body(cron: Record) -> dict[str, Any]:
+    """The run a cron creates: its payload, minus the keys that describe the schedule."""
+    payload = dict(cron["payload"])
+    for key in ("schedule", "timezone", "end_time", "enabled", "on_run_completed", "missed_policy"):
+        payload.pop(key, None)
+    payload["metadata"] = {**(cron["metadata"] or {}), **(payload.get("metadata") or {})}
+    if cron["thread_id"] is None:
+        payload["on_completion"] = cron["on_run_completed"] or "delete"
+        payload.pop("multitask_strategy", None)
+    return payload
+
+
+class CronScheduler:
+    def __init__(self, ctx: ServiceContext, runs: RunService) -> None:
+        self.ctx = ctx
+        self.runs = runs
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._expressions: dict[str, CronExpression] = {}
+        self.fired = 0
+        self.last_tick: datetime | None = None
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self.ctx.notifier.listen(notify.CRONS, lambda _cron_id: self._wake.set())
+        self._task = asyncio.create_task(self._run_forever(), name="crongraph-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def stats(self) -> dict[str, Any]:
+        return {"running": self._task is not None, "fired": self.fired, "last_tick": self.last_tick}
+
+    async def _run_forever(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self.tick()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler tick failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def tick(self) -> None:
+        """Fire everything due, then sleep until the next occurrence or a wake-up."""
+        self._wake.clear()
+        while await self.fire_due() >= BATCH:
+            pass
+        async with self.ctx.db.read() as conn:
+            earliest = await crons.earliest_next(conn)
+        clock = self.ctx.clock
+        limit = clock.now() + MAX_SLEEP
+        await clock.sleep_until(min(earliest, limit) if earliest else limit, self._wake)
+
+    async def fire_due(self) -> int:
+        """One batch: up to BATCH due crons, one transaction with a savepoint per cron. Returns crons seen."""
+        now = self.ctx.clock.now()
+        self.last_tick = now
+        created: list[Record] = []
+        async with self.ctx.db.write() as conn:
+            due = await crons.due(conn, now, BATCH, self.ctx.dialect)
+            for cron in due:
+                try:
+                    async with conn.begin_nested():
+                        created += await self._fire(conn, cron, now)
+                except Exception as exc:
+                    log.exception("cron %s: firing failed", cron["cron_id"])
+                    async with conn.begin_nested():
+                        await self._record_failure(conn, cron, now, exc)
+        for run in created:
+            await self.runs.after_commit(run, [])
+        self.fired += len(created)
+        return len(due)
+
+    def _expression(self, cron: Record) -> CronExpression:
+        expr = self._expressions.get(cron["schedule"])
+        if expr is None:
+            expr = self._expressions[cron["schedule"]] = CronExpression.parse(cron["schedule"])
+        return expr
+
+    async def _fire(self, conn: Any, cron: Record, now: datetime) -> list[Record]:
+        expr = self._expression(cron)
+        tz = load_timezone(cron["timezone"])
+        plan = plan_due(
+            expr,
+            tz,
+            cron["next_run_date"],
+            now,
+            policy=MissedPolicy(cron["missed_policy"]),
+            end_time=cron["end_time"],
+        )
+        if not await crons.advance(conn, cron["cron_id"], cron["next_run_date"], plan.next_run_date):
+            return []  # another scheduler fired it first
+        for slot in plan.skipped[:SKIP_LOG_LIMIT]:
+            await crons.record_fire(
+                conn, cron["cron_id"], slot, now, "skipped", detail="missed while the server was down"
+            )
+        created = []
+        for slot in plan.fire:
+            run = await self._create_run(conn, cron, slot, now)
+            if run is not None:
+                created.append(run)
+        return created
+
+    async def _create_run(self, conn: Any, cron: Record, slot: datetime, now: datetime) -> Record | None:
+        try:
+            async with conn.begin_nested():
+                run = await self.runs.create(
+                    cron["thread_id"],
+                    run_body(cron),
+                    priority=CRON,
+                    extra_metadata={"cron_id": cron["cron_id"], "cron_scheduled_for": slot.isoformat()},
+                    cron=(cron["cron_id"], slot),
+                    conn=conn,
+                )
+        except CrongraphError as exc:
+            # A busy thread with multitask_strategy "reject", a deleted assistant: visible in the fire log.
+            await crons.record_fire(conn, cron["cron_id"], slot, now, "skipped", detail=exc.detail)
+            return None
+        await crons.record_fire(conn, cron["cron_id"], slot, now, "created", run_id=run["run_id"])
+        return run
+
+    async def _record_failure(self, conn: Any, cron: Record, now: datetime, exc: Exception) -> None:
+        """Creating the run failed unexpectedly: log the occurrence as failed and move on, so one broken cron
+        cannot block the others or be retried in a tight loop."""
+        slot = cron["next_run_date"]
+        try:
+            expr = self._expression(cron)
+            following = expr.next_after(max(now, slot), load_timezone(cron["timezone"]))
+        except Exception:
+            following = None
+        if not await crons.advance(conn, cron["cron_id"], slot, following):
+            return
+        await crons.record_fire(conn, cron["cron_id"], slot, now, "failed", detail=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,166 @@
+"""Assistants: create, version, search and delete; one system assistant per graph, with the reference's ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crongraph.errors import Conflict, InvalidInput, NotFound
+from crongraph.ids import new_id, parse_uuid, system_assistant_id
+from crongraph.services.context import ServiceContext
+from crongraph.storage import assistants, crons
+from crongraph.storage.common import Record
+
+
+class AssistantService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def resolve_id(self, value: str) -> str | None:
+        """A graph id names its system assistant; otherwise the value must be a UUID."""
+        if value in self.ctx.graphs:
+            return system_assistant_id(value)
+        return parse_uuid(value)
+
+    async def ensure_system_assistants(self) -> None:
+        now = self.ctx.clock.now()
+        async with self.ctx.db.write() as conn:
+            for graph_id in self.ctx.graphs.ids:
+                await assistants.insert_if_absent(
+                    conn,
+                    {
+                        "assistant_id": system_assistant_id(graph_id),
+                        "graph_id": graph_id,
+                        "name": graph_id,
+                        "description": self.ctx.graphs.description(graph_id),
+                        "config": {},
+                        "context": {},
+                        "metadata": {"created_by": "system"},
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+
+    def _check_graph(self, graph_id: str) -> None:
+        if graph_id not in self.ctx.graphs:
+            raise NotFound(f"Graph '{graph_id}' not found. Expected one of: {self.ctx.graphs.ids}")
+
+    async def create(self, body: dict[str, Any]) -> Record:
+        self._check_graph(body["graph_id"])
+        assistant_id = body.get("assistant_id") or new_id()
+        now = self.ctx.clock.now()
+        async with self.ctx.db.write() as conn:
+            existing = await assistants.get(conn, assistant_id)
+            if existing is not None:
+                if body.get("if_exists") == "do_nothing":
+                    return existing
+                raise Conflict(f"Assistant {assistant_id} already exists")
+            return await assistants.insert_new(
+                conn,
+                {
+                    "assistant_id": assistant_id,
+                    "graph_id": body["graph_id"],
+                    "name": body.get("name") or "Untitled",
+                    "description": body.get("description"),
+                    "config": body.get("config") or {},
+                    "context": body.get("context") or {},
+                    "metadata": body.get("metadata") or {},
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+
+    async def get(self, assistant_id: str) -> Record:
+        async with self.ctx.db.read() as conn:
+            found = await assistants.get(conn, assistant_id)
+        if found is None:
+            raise NotFound(f"Assistant '{assistant_id}' not found")
+        return found
+
+    async def update(self, assistant_id: str, body: dict[str, Any]) -> Record:
+        if body.get("graph_id") is not None:
+            self._check_graph(body["graph_id"])
+        changes = {
+            k: body[k] for k in ("graph_id", "name", "description", "config", "context") if body.get(k) is not None
+        }
+        async with self.ctx.db.write() as conn:
+            current = await assistants.get(conn, assistant_id)
+            if current is None:
+                raise NotFound(f"Assistant '{assistant_id}' not found")
+            if body.get("metadata") is not None:
+                changes["metadata"] = {**current["metadata"], **body["metadata"]}
+            updated = await assistants.add_version(conn, assistant_id, changes, self.ctx.clock.now())
+        assert updated is not None
+        return updated
+
+    async def delete(self, assistant_id: str, delete_threads: bool = False) -> None:
+        from crongraph.storage import runs as run_rows
+
+        async with self.ctx.db.write() as conn:
+            cron_ids = await crons.ids_for(conn, assistant_id=assistant_id)
+            if not await assistants.delete_one(conn, assistant_id):
+                raise NotFound(f"Assistant '{assistant_id}' not found")
+            thread_ids = await run_rows.thread_ids_for_assistant(conn, assistant_id) if delete_threads else []
+        for cron_id in cron_ids:
+            await self.ctx.notifier.notify("crongraph_crons", cron_id)
+        if thread_ids:
+            from crongraph.services.threads import ThreadService
+
+            service = ThreadService(self.ctx)
+            for thread_id in thread_ids:
+                try:
+                    await service.delete(thread_id)
+                except NotFound:
+                    pass
+
+    async def search(self, body: dict[str, Any]) -> list[Record]:
+        async with self.ctx.db.read() as conn:
+            return await assistants.search(
+                conn,
+                dialect=self.ctx.dialect,
+                metadata=body.get("metadata"),
+                graph_id=body.get("graph_id"),
+                name=body.get("name"),
+                limit=body["limit"],
+                offset=body["offset"],
+                sort_by=body.get("sort_by") or "created_at",
+                sort_order=body.get("sort_order") or "desc",
+            )
+
+    async def count(self, body: dict[str, Any]) -> int:
+        async with self.ctx.db.read() as conn:
+            return await assistants.count(
+                conn,
+                dialect=self.ctx.dialect,
+                metadata=body.get("metadata"),
+                graph_id=body.get("graph_id"),
+                name=body.get("name"),
+            )
+
+    async def versions(self, assistant_id: str, body: dict[str, Any]) -> list[Record]:
+        await self.get(assistant_id)
+        async with self.ctx.db.read() as conn:
+            return await assistants.versions(
+                conn,
+                assistant_id,
+                dialect=self.ctx.dialect,
+                metadata=body.get("metadata"),
+                limit=body["limit"],
+                offset=body["offset"],
+            )
+
+    async def set_latest(self, assistant_id: str, version: int) -> Record:
+        async with self.ctx.db.write() as conn:
+            if await assistants.get(conn, assistant_id) is None:
+                raise NotFound(f"Assistant '{assistant_id}' not found")
+            updated = await assistants.set_latest(conn, assistant_id, version, self.ctx.clock.now())
+        if updated is None:
+            raise NotFound(f"Assistant '{assistant_id}' has no version {version}")
+        return updated
+
+    async def graph_of(self, assistant_id: str) -> Any:
+        assistant = await self.get(assistant_id)
+        if assistant["graph_id"] not in self.ctx.graphs:
+            raise InvalidInput(f"Graph '{assistant['graph_id']}' is no longer served")
+        return await self.ctx.graphs.get(assistant["graph_id"], {"configurable": {}}), assistant

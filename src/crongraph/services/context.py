@@ -1,0 +1,28 @@
+"""What every service needs, built once by runtime.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crongraph.clock import Clock
+from crongraph.graphs.persistence import Persistence
+from crongraph.graphs.registry import GraphRegistry
+from crongraph.notify import Notifier
+from crongraph.settings import Settings
+from crongraph.storage.database import Database
+from crongraph.streams.broker import StreamBroker
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    db: Database
+    graphs: GraphRegistry
+    persistence: Persistence
+    notifier: Notifier
+    broker: StreamBroker
+    clock: Clock
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect

@@ -1,0 +1,297 @@
+"""Runs: create (with the thread's multitask strategy), wait for, cancel, list and delete.
+
+Creating a run is one transaction: the thread row is locked, the strategy applied to the runs in flight on it,
+the run inserted `pending` and the thread marked busy. The queue is woken after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from crongraph import notify
+from crongraph.errors import BadRequest, Conflict, InvalidInput, NotFound
+from crongraph.ids import new_id, parse_uuid, system_assistant_id
+from crongraph.services.context import ServiceContext
+from crongraph.services.threads import ThreadService
+from crongraph.storage import assistants, runs, threads
+from crongraph.storage.common import Record
+from crongraph.streams.broker import Event
+
+# Priorities: lower runs first.
+INTERACTIVE = 0
+BACKGROUND = 1
+CRON = 2
+
+BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
+RESERVED_CONFIGURABLE = (
+    "langgraph_auth_user",
+    "langgraph_auth_user_id",
+    "langgraph_request_id",
+    "__after_seconds__",
+)
+
+
+def _sanitize(body: dict[str, Any]) -> None:
+    """Strip reserved keys the way the reference does: silently, not as an error."""
+    if isinstance(body.get("metadata"), dict):
+        body["metadata"] = {k: v for k, v in body["metadata"].items() if k not in RESERVED_METADATA}
+    config = body.get("config")
+    if isinstance(config, dict) and isinstance(config.get("configurable"), dict):
+        config["configurable"] = {k: v for k, v in config["configurable"].items() if k not in RESERVED_CONFIGURABLE}
+
+
+def run_output(run: Record, thread_values: Any) -> Any:
+    """The body of wait and join for a finished run."""
+    if run["status"] == "error" and run.get("error"):
+        return {"__error__": run["error"]}
+    if run.get("output") is not None:
+        return run["output"]
+    return thread_values if thread_values is not None else {}
+
+
+class RunService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.threads = ThreadService(ctx)
+
+    # Creating
+
+    def resolve_assistant(self, value: Any) -> str:
+        if isinstance(value, str):
+            if value in self.ctx.graphs:
+                return system_assistant_id(value)
+            parsed = parse_uuid(value)
+            if parsed is not None:
+                return parsed
+        graphs = ", ".join(self.ctx.graphs.ids)
+        raise InvalidInput(
+            f"Invalid assistant: '{value}'. Must be either:\n- A valid assistant UUID, or\n"
+            f"- One of the registered graphs: {graphs}"
+        )
+
+    def _validate(self, thread_id: str | None, body: dict[str, Any]) -> None:
+        config = body.get("config") or {}
+        if config.get("configurable") and body.get("context"):
+            raise BadRequest("Cannot specify both configurable and context. Prefer setting context alone.")
+        command = body.get("command") or {}
+        if thread_id is None and command.get("resume") is not None:
+            raise BadRequest("You must provide a thread_id when resuming.")
+
+    async def create(
+        self,
+        thread_id: str | None,
+        body: dict[str, Any],
+        *,
+        priority: int = INTERACTIVE,
+        extra_metadata: dict[str, Any] | None = None,
+        cron: tuple[str, datetime] | None = None,
+        conn: Any = None,
+    ) -> Record:
+        """Create a run. With `conn`, inside the caller's transaction (the scheduler fires in its own), and
+        the caller notifies the queue; otherwise in a transaction of its own."""
+        body = dict(body)
+        _sanitize(body)
+        self._validate(thread_id, body)
+        assistant_id = self.resolve_assistant(body.get("assistant_id"))
+        if conn is not None:
+            run, _cancelled = await self._create_in(conn, thread_id, body, assistant_id, priority, extra_metadata, cron)
+            return run
+        async with self.ctx.db.write() as own:
+            run, cancelled = await self._create_in(own, thread_id, body, assistant_id, priority, extra_metadata, cron)
+        await self.after_commit(run, cancelled)
+        return run
+
+    async def after_commit(self, run: Record | None, cancelled: list[tuple[str, str]]) -> None:
+        for run_id, action in cancelled:
+            await self.ctx.notifier.notify(notify.CANCEL, f"{run_id}:{action}")
+        if run is not None:
+            await self.ctx.notifier.notify(notify.RUNS, run["run_id"])
+
+    async def _create_in(
+        self,
+        conn: Any,
+        thread_id: str | None,
+        body: dict[str, Any],
+        assistant_id: str,
+        priority: int,
+        extra_metadata: dict[str, Any] | None,
+        cron: tuple[str, datetime] | None,
+    ) -> tuple[Record, list[tuple[str, str]]]:
+        now = self.ctx.clock.now()
+        assistant = await assistants.get(conn, assistant_id)
+        if assistant is None:
+            raise NotFound("Thread or assistant not found.")
+        stateless = thread_id is None
+        temporary = stateless and body.get("on_completion", "delete") == "delete"
+        strategy = None if stateless else (body.get("multitask_strategy") or "enqueue")
+        cancelled: list[tuple[str, str]] = []
+        if stateless:
+            thread_id = new_id()
+            thread = None
+        else:
+            assert thread_id is not None
+            thread = await threads.get_for_update(conn, thread_id, self.ctx.dialect)
+            if thread is None and body.get("if_not_exists") != "create":
+                raise NotFound("Thread or assistant not found.")
+        thread_metadata = {"graph_id": assistant["graph_id"], "assistant_id": assistant_id}
+        if thread is None:
+            meta = {**(body.get("config") or {}).get("metadata", {}), **thread_metadata}
+            if stateless and extra_metadata:
+                meta.update(extra_metadata)
+            row = self.threads.new_row(thread_id, meta)
+            row["status"] = "busy"
+            await threads.insert_new(conn, row)
+        else:
+            inflight = await runs.inflight_on_thread(conn, thread_id)
+            if inflight and strategy == "reject":
+                raise Conflict(BUSY)
+            if inflight and strategy in ("interrupt", "rollback"):
+                cancelled = await self._supersede(conn, inflight, strategy, now)
+            await threads.update_fields(
+                conn,
+                thread_id,
+                status="busy",
+                updated_at=now,
+                metadata={**thread["metadata"], **thread_metadata},
+            )
+        after = body.get("after_seconds") or 0
+        run = {
+            "run_id": new_id(),
+            "thread_id": thread_id,
+            "assistant_id": assistant_id,
+            "status": "pending",
+            "metadata": {**(body.get("metadata") or {}), **(extra_metadata or {})},
+            "kwargs": {
+                "input": body.get("input"),
+                "command": body.get("command"),
+                "config": body.get("config") or {},
+                "context": body.get("context") or {},
+                "stream_mode": _stream_modes(body.get("stream_mode")),
+                "interrupt_before": body.get("interrupt_before"),
+                "interrupt_after": body.get("interrupt_after"),
+                "webhook": body.get("webhook"),
+                "feedback_keys": body.get("feedback_keys"),
+                "temporary": temporary,
+                "subgraphs": bool(body.get("stream_subgraphs")),
+                "resumable": bool(body.get("stream_resumable")),
+                "checkpoint_during": body.get("checkpoint_during"),
+                "durability": body.get("durability") or "async",
+                "checkpoint_id": body.get("checkpoint_id"),
+                "checkpoint": body.get("checkpoint"),
+            },
+            "multitask_strategy": strategy,
+            "priority": priority,
+            "available_at": now + timedelta(seconds=after),
+            "created_at": now,
+            "updated_at": now,
+            "ended_at": None,
+            "lease_owner": None,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "attempt": 0,
+            "cancel_action": None,
+            "temporary": temporary,
+            "output": None,
+            "error": None,
+            "cron_id": cron[0] if cron else None,
+            "scheduled_for": cron[1] if cron else None,
+        }
+        await runs.insert_new(conn, run)
+        return run, cancelled
+
+    async def _supersede(self, conn: Any, inflight: list[Record], action: str, now: datetime) -> list[tuple[str, str]]:
+        pending = [r["run_id"] for r in inflight if r["status"] == "pending"]
+        running = [r["run_id"] for r in inflight if r["status"] == "running"]
+        if pending:
+            await runs.cancel_pending(conn, pending, now)
+            if action == "rollback":
+                for run_id in pending:
+                    await runs.delete_one(conn, run_id)
+        if running:
+            await runs.request_cancel(conn, running, action)
+        for run_id in pending:
+            self.ctx.broker.close(run_id)
+        return [(run_id, action) for run_id in running]
+
+    # Reading
+
+    async def get(self, thread_id: str | None, run_id: str) -> Record:
+        async with self.ctx.db.read() as conn:
+            run = await runs.get(conn, run_id, thread_id)
+        if run is None:
+            raise NotFound(f"Run {run_id} not found")
+        return run
+
+    async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Record]:
+        async with self.ctx.db.read() as conn:
+            if await threads.get(conn, thread_id) is None:
+                raise NotFound(f"Thread with ID '{thread_id}' not found")
+            return await runs.list_for_thread(conn, thread_id, limit=limit, offset=offset, status=status)
+
+    async def wait_for_end(self, run_id: str) -> Record:
+        """Block until the run is in a terminal state; the local broker signals at once, the database is the
+        authority (the run may execute on another replica)."""
+        while True:
+            async with self.ctx.db.read() as conn:
+                run = await runs.get(conn, run_id)
+            if run is None:
+                raise NotFound(f"Run {run_id} not found")
+            if run["status"] in runs.TERMINAL:
+                return run
+            try:
+                await asyncio.wait_for(self.ctx.broker.wait_done(run_id), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    async def join(self, run_id: str) -> Any:
+        run = await self.wait_for_end(run_id)
+        thread_values = None
+        if run.get("output") is None:
+            async with self.ctx.db.read() as conn:
+                thread = await threads.get(conn, run["thread_id"])
+            thread_values = thread["values"] if thread else None
+        return run_output(run, thread_values)
+
+    async def events(self, run_id: str, after: int = 0) -> AsyncIterator[Event]:
+        async for event in self.ctx.broker.subscribe(run_id, after):
+            yield event
+
+    # Cancelling and deleting
+
+    async def cancel(self, thread_id: str | None, run_ids: list[str], action: str) -> list[Record]:
+        now = self.ctx.clock.now()
+        async with self.ctx.db.write() as conn:
+            found = await runs.list_inflight(conn, thread_id=thread_id, run_ids=run_ids, statuses=runs.INFLIGHT)
+            cancelled = await self._supersede(conn, found, action, now)
+            for thread in {r["thread_id"] for r in found if r["status"] == "pending"}:
+                if not await runs.inflight_on_thread(conn, thread):
+                    await threads.update_fields(conn, thread, status="idle", updated_at=now)
+        await self.after_commit(None, cancelled)
+        return found
+
+    async def cancel_by_status(self, status: str, action: str) -> int:
+        statuses = runs.INFLIGHT if status == "all" else (status,)
+        async with self.ctx.db.read() as conn:
+            found = await runs.list_inflight(conn, thread_id=None, run_ids=None, statuses=statuses)
+        if found:
+            await self.cancel(None, [r["run_id"] for r in found], action)
+        return len(found)
+
+    async def delete(self, thread_id: str, run_id: str) -> None:
+        async with self.ctx.db.write() as conn:
+            run = await runs.get(conn, run_id, thread_id)
+            if run is None:
+                raise NotFound(f"Run {run_id} not found")
+            if run["status"] in runs.INFLIGHT:
+                raise Conflict(f"Run {run_id} is {run['status']}; cancel it before deleting it")
+            await runs.delete_one(conn, run_id)
+
+
+def _stream_modes(value: Any) -> list[str]:
+    if value is None:
+        return ["values"]
+    return [value] if isinstance(value, str) else list(value)

@@ -1,0 +1,304 @@
+"""Threads and their state. The thread row is crongraph's; the state is LangGraph's checkpointer, read through the
+graph the thread last ran (its metadata names it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.pregel import Pregel
+
+from crongraph import notify, serde
+from crongraph.errors import Conflict, InvalidInput, NotFound
+from crongraph.ids import new_id, system_assistant_id
+from crongraph.services.context import ServiceContext
+from crongraph.storage import assistants, crons, runs, threads
+from crongraph.storage.common import Record
+
+
+def thread_not_found(thread_id: str) -> NotFound:
+    return NotFound(f"Thread with ID '{thread_id}' not found. Please verify the thread ID.")
+
+
+def snapshot_to_wire(state: Any) -> dict[str, Any]:
+    def checkpoint_of(config: Any) -> dict[str, Any] | None:
+        if not config:
+            return None
+        c = config.get("configurable", {})
+        return {
+            "thread_id": c.get("thread_id"),
+            "checkpoint_ns": c.get("checkpoint_ns", ""),
+            "checkpoint_id": c.get("checkpoint_id"),
+            "checkpoint_map": c.get("checkpoint_map"),
+        }
+
+    checkpoint = checkpoint_of(state.config)
+    parent = checkpoint_of(state.parent_config)
+    tasks = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "path": list(t.path),
+            "error": repr(t.error) if t.error else None,
+            "interrupts": list(t.interrupts),
+            "checkpoint": checkpoint_of(t.state) if isinstance(t.state, dict) else None,
+            "state": snapshot_to_wire(t.state) if t.state is not None and not isinstance(t.state, dict) else None,
+            "result": t.result,
+        }
+        for t in state.tasks
+    ]
+    return serde.to_jsonable(
+        {
+            "values": state.values,
+            "next": list(state.next),
+            "tasks": tasks,
+            "metadata": state.metadata,
+            "created_at": state.created_at,
+            "checkpoint": checkpoint,
+            "parent_checkpoint": parent,
+            "interrupts": list(state.interrupts),
+            "checkpoint_id": checkpoint and checkpoint["checkpoint_id"],
+            "parent_checkpoint_id": parent and parent["checkpoint_id"],
+        }
+    )
+
+
+def empty_state(thread_id: str) -> dict[str, Any]:
+    return {
+        "values": {},
+        "next": [],
+        "tasks": [],
+        "metadata": {},
+        "created_at": None,
+        "checkpoint": {
+            "thread_id": thread_id,
+            "checkpoint_ns": "",
+            "checkpoint_id": None,
+            "checkpoint_map": None,
+        },
+        "parent_checkpoint": None,
+        "interrupts": [],
+        "checkpoint_id": None,
+        "parent_checkpoint_id": None,
+    }
+
+
+class ThreadService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def new_row(self, thread_id: str, metadata: dict[str, Any], ttl: Any = None) -> Record:
+        now = self.ctx.clock.now()
+        return {
+            "thread_id": thread_id,
+            "status": "idle",
+            "metadata": metadata,
+            "config": {},
+            "values": None,
+            "interrupts": {},
+            "error": None,
+            "ttl": ttl,
+            "created_at": now,
+            "updated_at": now,
+            "state_updated_at": now,
+        }
+
+    async def create(self, body: dict[str, Any]) -> Record:
+        thread_id = body.get("thread_id") or new_id()
+        metadata = dict(body.get("metadata") or {})
+        if body.get("graph_id"):
+            metadata["graph_id"] = body["graph_id"]
+        async with self.ctx.db.write() as conn:
+            existing = await threads.get(conn, thread_id)
+            if existing is not None:
+                if body.get("if_exists") == "do_nothing":
+                    return existing
+                raise Conflict(f"Thread with ID {thread_id} already exists")
+            row = await threads.insert_new(conn, self.new_row(thread_id, metadata, body.get("ttl")))
+        for step in body.get("supersteps") or []:
+            updates = step.get("updates") or []
+            for update in updates:
+                await self.update_state(
+                    thread_id,
+                    {
+                        "values": update.get("values"),
+                        "as_node": update.get("as_node"),
+                        "command": update.get("command"),
+                    },
+                )
+        return row if not body.get("supersteps") else await self.get(thread_id)
+
+    async def get(self, thread_id: str) -> Record:
+        async with self.ctx.db.read() as conn:
+            found = await threads.get(conn, thread_id)
+        if found is None:
+            raise thread_not_found(thread_id)
+        return found
+
+    async def update(self, thread_id: str, body: dict[str, Any]) -> Record:
+        async with self.ctx.db.write() as conn:
+            current = await threads.get(conn, thread_id)
+            if current is None:
+                raise thread_not_found(thread_id)
+            changes: dict[str, Any] = {"updated_at": self.ctx.clock.now()}
+            if body.get("metadata") is not None:
+                changes["metadata"] = {**current["metadata"], **body["metadata"]}
+            if body.get("ttl") is not None:
+                changes["ttl"] = body["ttl"]
+            await threads.update_fields(conn, thread_id, **changes)
+        return {**current, **changes}
+
+    async def delete(self, thread_id: str) -> None:
+        async with self.ctx.db.write() as conn:
+            inflight = await runs.inflight_on_thread(conn, thread_id)
+            cron_ids = await crons.ids_for(conn, thread_id=thread_id)
+            if not await threads.delete_one(conn, thread_id):
+                raise thread_not_found(thread_id)
+        for run in inflight:
+            await self.ctx.notifier.notify(notify.CANCEL, f"{run['run_id']}:interrupt")
+        for cron_id in cron_ids:
+            await self.ctx.notifier.notify(notify.CRONS, cron_id)
+        await self.ctx.persistence.checkpointer.adelete_thread(thread_id)
+
+    async def search(self, body: dict[str, Any]) -> list[Record]:
+        async with self.ctx.db.read() as conn:
+            return await threads.search(
+                conn,
+                dialect=self.ctx.dialect,
+                metadata=body.get("metadata"),
+                values=body.get("values"),
+                ids=body.get("ids"),
+                status=body.get("status"),
+                limit=body["limit"],
+                offset=body["offset"],
+                sort_by=body.get("sort_by") or "created_at",
+                sort_order=body.get("sort_order") or "desc",
+            )
+
+    async def count(self, body: dict[str, Any]) -> int:
+        async with self.ctx.db.read() as conn:
+            return await threads.count(
+                conn,
+                dialect=self.ctx.dialect,
+                metadata=body.get("metadata"),
+                values=body.get("values"),
+                status=body.get("status"),
+            )
+
+    async def copy(self, thread_id: str) -> Record:
+        source = await self.get(thread_id)
+        new_thread = new_id()
+        row = {**source, **self.new_row(new_thread, source["metadata"], source["ttl"])}
+        row.update(
+            values=source["values"],
+            interrupts=source["interrupts"],
+            status=source["status"] if source["status"] != "busy" else "idle",
+        )
+        async with self.ctx.db.write() as conn:
+            await threads.insert_new(conn, row)
+        await self.ctx.persistence.checkpointer.acopy_thread(thread_id, new_thread)
+        return row
+
+    async def prune(self, thread_ids: list[str], strategy: str) -> int:
+        pruned = 0
+        for thread_id in thread_ids:
+            if strategy == "keep_latest":
+                await self.ctx.persistence.checkpointer.aprune([thread_id], strategy="keep_latest")
+                pruned += 1
+                continue
+            try:
+                await self.delete(thread_id)
+                pruned += 1
+            except NotFound:
+                pass
+        return pruned
+
+    # State
+
+    async def _graph_for(self, thread: Record) -> Pregel | None:
+        graph_id = thread["metadata"].get("graph_id")
+        if graph_id is None or graph_id not in self.ctx.graphs:
+            assistant_id = thread["metadata"].get("assistant_id")
+            if assistant_id:
+                async with self.ctx.db.read() as conn:
+                    assistant = await assistants.get(conn, assistant_id)
+                graph_id = assistant["graph_id"] if assistant else None
+        if graph_id is None or graph_id not in self.ctx.graphs:
+            return None
+        return await self.ctx.graphs.get(graph_id, {"configurable": {"thread_id": thread["thread_id"]}})
+
+    @staticmethod
+    def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
+        configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
+        if checkpoint:
+            configurable.update({k: v for k, v in checkpoint.items() if v is not None and k != "thread_id"})
+        return {"configurable": configurable}
+
+    async def get_state(
+        self, thread_id: str, checkpoint: dict[str, Any] | None = None, subgraphs: bool = False
+    ) -> dict[str, Any]:
+        thread = await self.get(thread_id)
+        graph = await self._graph_for(thread)
+        if graph is None:
+            return empty_state(thread_id)
+        state = await graph.aget_state(self._config(thread_id, checkpoint), subgraphs=subgraphs)
+        if state.config is None and checkpoint and checkpoint.get("checkpoint_id"):
+            raise NotFound(f"Checkpoint '{checkpoint['checkpoint_id']}' not found on thread {thread_id}")
+        return snapshot_to_wire(state)
+
+    async def update_state(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        thread = await self.get(thread_id)
+        graph = await self._graph_for(thread)
+        if graph is None:
+            graph_id = next(iter(self.ctx.graphs.ids))
+            if len(self.ctx.graphs.ids) != 1:
+                raise InvalidInput(f"Thread {thread_id} has no graph yet: run it once before updating its state")
+            graph = await self.ctx.graphs.get(graph_id)
+            async with self.ctx.db.write() as conn:
+                await threads.update_fields(
+                    conn,
+                    thread_id,
+                    metadata={
+                        **thread["metadata"],
+                        "graph_id": graph_id,
+                        "assistant_id": system_assistant_id(graph_id),
+                    },
+                )
+        checkpoint = body.get("checkpoint") or (
+            {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
+        )
+        try:
+            config = await graph.aupdate_state(
+                self._config(thread_id, checkpoint), body.get("values"), as_node=body.get("as_node")
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"Cannot update the state of thread {thread_id}: {exc}") from None
+        state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+        now = self.ctx.clock.now()
+        async with self.ctx.db.write() as conn:
+            await threads.update_fields(
+                conn,
+                thread_id,
+                values=serde.to_jsonable(state.values),
+                updated_at=now,
+                state_updated_at=now,
+                status="interrupted" if state.interrupts else ("idle" if thread["status"] != "busy" else "busy"),
+            )
+        return {"checkpoint": serde.to_jsonable(config["configurable"])}
+
+    async def history(self, thread_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        thread = await self.get(thread_id)
+        graph = await self._graph_for(thread)
+        if graph is None:
+            return []
+        before = body.get("before")
+        if isinstance(before, str):
+            before = {"checkpoint_id": before}
+        result = []
+        async for state in graph.aget_state_history(
+            self._config(thread_id, body.get("checkpoint")),
+            limit=body.get("limit", 10),
+            before=self._config(thread_id, before) if before else None,
+            filter=body.get("metadata") or None,
+        ):
+            result.append(snapshot_to_wire(state))
+        return result

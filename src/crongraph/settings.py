@@ -1,0 +1,53 @@
+"""All configuration in one place. Every field can be set from the environment as CRONGRAPH_<NAME>;
+the CLI flags override the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRONGRAPH_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 2024
+    # langgraph.json; when it does not exist in dev mode the bundled example graph is served.
+    config: Path = Path("langgraph.json")
+    # Where the embedded SQLite files live when no database URL is given.
+    data_dir: Path = Path(".crongraph")
+    database_url: str | None = None
+
+    # Runs executing at once in this process.
+    workers: int = Field(default=8, ge=1, le=1024)
+    # A claimed run belongs to its worker for this long unless renewed; a dead worker's runs are reaped after it.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    # Keep-alive interval for wait, join and SSE streams.
+    keepalive_seconds: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Run events stay in memory this long after a run ends, for late joiners.
+    stream_retention_seconds: float = 300.0
+
+    # Webhooks to loopback and private addresses are refused unless allowed (the reference's disable_loopback).
+    webhook_allow_private: bool = False
+    webhook_attempts: int = 3
+
+    # Start the cron scheduler in this process (queue-only replicas may turn it off).
+    scheduler: bool = True
+    log_level: str = "info"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "crongraph.db"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.resolved_database_url.startswith(("postgresql", "postgres"))

@@ -1,0 +1,217 @@
+"""Runs, and the durable queue they form.
+
+A run is `pending` until a worker claims it, which sets it `running` under a lease (owner, token, expiry). Every
+later write by that worker names the token, so once a run has been reaped and handed to someone else, the old
+worker's writes match no row and are dropped (fencing). Per thread, runs execute one at a time, in creation order
+(run ids are uuid7, so id order is creation order).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from crongraph.storage import common
+from crongraph.storage.common import Record
+from crongraph.storage.tables import runs
+
+INFLIGHT = ("pending", "running")
+TERMINAL = ("success", "error", "timeout", "interrupted")
+
+
+async def insert_new(conn: AsyncConnection, values: Record) -> Record:
+    await conn.execute(insert(runs).values(**values))
+    return values
+
+
+async def get(conn: AsyncConnection, run_id: str, thread_id: str | None = None) -> Record | None:
+    query = select(runs).where(runs.c.run_id == run_id)
+    if thread_id is not None:
+        query = query.where(runs.c.thread_id == thread_id)
+    return common.record((await conn.execute(query)).first())
+
+
+async def list_for_thread(
+    conn: AsyncConnection, thread_id: str, *, limit: int, offset: int, status: str | None
+) -> list[Record]:
+    query = select(runs).where(runs.c.thread_id == thread_id)
+    if status:
+        query = query.where(runs.c.status == status)
+    query = query.order_by(runs.c.run_id.desc()).limit(limit).offset(offset)
+    return common.records((await conn.execute(query)).all())
+
+
+async def inflight_on_thread(conn: AsyncConnection, thread_id: str) -> list[Record]:
+    query = select(runs).where(runs.c.thread_id == thread_id, runs.c.status.in_(INFLIGHT)).order_by(runs.c.run_id)
+    return common.records((await conn.execute(query)).all())
+
+
+async def list_inflight(
+    conn: AsyncConnection, *, thread_id: str | None, run_ids: list[str] | None, statuses: tuple[str, ...]
+) -> list[Record]:
+    query = select(runs).where(runs.c.status.in_(statuses))
+    if thread_id is not None:
+        query = query.where(runs.c.thread_id == thread_id)
+    if run_ids is not None:
+        query = query.where(runs.c.run_id.in_(run_ids))
+    return common.records((await conn.execute(query)).all())
+
+
+def _claimable(now: datetime, limit: int, interactive: bool, dialect: str) -> Any:
+    earlier = aliased(runs)
+    blocked = exists().where(
+        earlier.c.thread_id == runs.c.thread_id,
+        or_(
+            earlier.c.status == "running",
+            and_(earlier.c.status == "pending", earlier.c.run_id < runs.c.run_id),
+        ),
+    )
+    query = (
+        select(runs.c.run_id)
+        .where(
+            runs.c.status == "pending",
+            runs.c.priority == 0 if interactive else runs.c.priority > 0,
+            runs.c.available_at <= now,
+            ~blocked,
+        )
+        .order_by(runs.c.priority, runs.c.run_id)
+        .limit(limit)
+    )
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+async def _claim_batch(conn: AsyncConnection, candidates: Any, values: Record) -> list[Record]:
+    result = await conn.execute(
+        update(runs)
+        .where(runs.c.run_id.in_(candidates), runs.c.status == "pending")
+        .values(**values, attempt=runs.c.attempt + 1)
+        .returning(*runs.c)
+    )
+    return common.records(result.all())
+
+
+async def claim(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    token: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    background_limit: int,
+    dialect: str,
+) -> list[Record]:
+    """Take up to `limit` runs that may start now, one per thread, oldest first: interactive runs (priority 0)
+    before background ones, and at most `background_limit` background runs."""
+    values = {
+        "status": "running",
+        "lease_owner": owner,
+        "lease_token": token,
+        "lease_expires_at": lease_until,
+        "updated_at": now,
+    }
+    claimed = await _claim_batch(conn, _claimable(now, limit, True, dialect), values)
+    rest = min(limit - len(claimed), background_limit)
+    if rest > 0:
+        claimed += await _claim_batch(conn, _claimable(now, rest, False, dialect), values)
+    claimed.sort(key=lambda r: (r["priority"], r["run_id"]))
+    return claimed
+
+
+async def next_available_at(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """When the earliest delayed run (after_seconds) becomes claimable, if any."""
+    query = select(func.min(runs.c.available_at)).where(runs.c.status == "pending", runs.c.available_at > now)
+    value: datetime | None = (await conn.execute(query)).scalar_one()
+    return value
+
+
+async def renew(conn: AsyncConnection, run_id: str, token: str, lease_until: datetime) -> bool:
+    result = await conn.execute(
+        update(runs)
+        .where(runs.c.run_id == run_id, runs.c.lease_token == token, runs.c.status == "running")
+        .values(lease_expires_at=lease_until)
+    )
+    return result.rowcount > 0
+
+
+async def renew_many(conn: AsyncConnection, owner: str, lease_until: datetime) -> None:
+    await conn.execute(
+        update(runs).where(runs.c.lease_owner == owner, runs.c.status == "running").values(lease_expires_at=lease_until)
+    )
+
+
+async def finish(
+    conn: AsyncConnection, run_id: str, token: str, *, status: str, output: Any, error: Any, now: datetime
+) -> Record | None:
+    """Record a run's outcome if `token` still holds its lease; None when the lease was lost (fenced)."""
+    result = await conn.execute(
+        update(runs)
+        .where(runs.c.run_id == run_id, runs.c.lease_token == token, runs.c.status == "running")
+        .values(status=status, output=output, error=error, updated_at=now, ended_at=now, lease_expires_at=None)
+        .returning(*runs.c)
+    )
+    return common.record(result.first())
+
+
+async def cancel_pending(conn: AsyncConnection, run_ids: list[str], now: datetime) -> list[Record]:
+    result = await conn.execute(
+        update(runs)
+        .where(runs.c.run_id.in_(run_ids), runs.c.status == "pending")
+        .values(
+            status="interrupted",
+            updated_at=now,
+            ended_at=now,
+            error={"error": "Cancelled", "message": "cancelled before it started"},
+        )
+        .returning(*runs.c)
+    )
+    return common.records(result.all())
+
+
+async def request_cancel(conn: AsyncConnection, run_ids: list[str], action: str) -> None:
+    await conn.execute(
+        update(runs).where(runs.c.run_id.in_(run_ids), runs.c.status == "running").values(cancel_action=action)
+    )
+
+
+async def expired_leases(conn: AsyncConnection, now: datetime, exclude_owner: str | None) -> list[Record]:
+    query = select(runs).where(runs.c.status == "running", runs.c.lease_expires_at < now)
+    if exclude_owner is not None:
+        query = query.where(runs.c.lease_owner != exclude_owner)
+    return common.records((await conn.execute(query)).all())
+
+
+async def end_abandoned(conn: AsyncConnection, run_id: str, token: str | None, error: Any, now: datetime) -> bool:
+    """End a run whose worker is gone. Fenced on the token seen when it was found, so a run renewed meanwhile stays."""
+    result = await conn.execute(
+        update(runs)
+        .where(runs.c.run_id == run_id, runs.c.status == "running", runs.c.lease_token == token)
+        .values(status="error", error=error, updated_at=now, ended_at=now, lease_token=None, lease_expires_at=None)
+    )
+    return result.rowcount > 0
+
+
+async def delete_one(conn: AsyncConnection, run_id: str) -> bool:
+    return (await conn.execute(delete(runs).where(runs.c.run_id == run_id))).rowcount > 0
+
+
+async def for_cron(conn: AsyncConnection, cron_id: str, *, limit: int, offset: int) -> list[Record]:
+    query = (
+        select(runs)
+        .where(runs.c.cron_id == cron_id)
+        .order_by(runs.c.scheduled_for.desc(), runs.c.run_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return common.records((await conn.execute(query)).all())
+
+
+async def thread_ids_for_assistant(conn: AsyncConnection, assistant_id: str) -> list[str]:
+    query = select(runs.c.thread_id).where(runs.c.assistant_id == assistant_id).distinct()
+    return list((await conn.execute(query)).scalars().all())

@@ -1,0 +1,174 @@
+"""The schema, once, for both dialects (SQLAlchemy Core). Alembic migrations create exactly these tables.
+
+Invariants the database itself enforces:
+- (cron_id, scheduled_for) is the primary key of cron_fires: one occurrence can never produce two runs.
+- Deleting a thread deletes its runs and crons; deleting an assistant deletes its versions and crons; deleting a
+  cron deletes its fire log but never the runs it created (runs.cron_id is not a foreign key).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out. SQLite has no time zones, so UTC is stored naive there;
+    its text form then sorts and compares correctly."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to storage")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json: Any = JSON().with_variant(JSONB(), "postgresql")
+Id = String(36)
+
+metadata = MetaData()
+
+assistants = Table(
+    "assistants",
+    metadata,
+    Column("assistant_id", Id, primary_key=True),
+    Column("graph_id", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("description", Text),
+    Column("config", Json, nullable=False),
+    Column("context", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_assistants_graph", assistants.c.graph_id)
+
+assistant_versions = Table(
+    "assistant_versions",
+    metadata,
+    Column("assistant_id", Id, ForeignKey("assistants.assistant_id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("graph_id", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("description", Text),
+    Column("config", Json, nullable=False),
+    Column("context", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("thread_id", Id, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("config", Json, nullable=False),
+    Column("values", Json),
+    Column("interrupts", Json, nullable=False),
+    Column("error", Json),
+    Column("ttl", Json),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("state_updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_threads_created", threads.c.created_at)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", Id, primary_key=True),
+    Column("thread_id", Id, ForeignKey("threads.thread_id", ondelete="CASCADE"), nullable=False),
+    Column("assistant_id", Id, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("kwargs", Json, nullable=False),
+    Column("multitask_strategy", String(16)),
+    # Lower runs first: interactive work (0) before background (1) before cron fires (2).
+    Column("priority", Integer, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    # The lease: whoever holds lease_token may write the run's outcome; a reaped run gets a new token.
+    Column("lease_owner", String),
+    Column("lease_token", String),
+    Column("lease_expires_at", UTCDateTime),
+    Column("attempt", Integer, nullable=False),
+    # A cancel asked for while the run was claimed elsewhere: "interrupt" or "rollback".
+    Column("cancel_action", String(16)),
+    Column("temporary", Boolean, nullable=False),
+    Column("output", Json),
+    Column("error", Json),
+    Column("cron_id", Id),
+    Column("scheduled_for", UTCDateTime),
+)
+Index("ix_runs_queue", runs.c.status, runs.c.priority, runs.c.run_id)
+Index("ix_runs_thread", runs.c.thread_id, runs.c.status)
+Index("ix_runs_cron", runs.c.cron_id, runs.c.scheduled_for)
+
+crons = Table(
+    "crons",
+    metadata,
+    Column("cron_id", Id, primary_key=True),
+    Column("assistant_id", Id, ForeignKey("assistants.assistant_id", ondelete="CASCADE"), nullable=False),
+    Column("thread_id", Id, ForeignKey("threads.thread_id", ondelete="CASCADE")),
+    Column("user_id", String),
+    Column("schedule", String, nullable=False),
+    Column("timezone", String),
+    Column("end_time", UTCDateTime),
+    Column("payload", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("on_run_completed", String(8)),
+    Column("enabled", Boolean, nullable=False),
+    # The earliest occurrence not yet fired; NULL once the cron is finished (past end_time).
+    Column("next_run_date", UTCDateTime),
+    Column("missed_policy", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_crons_due", crons.c.enabled, crons.c.next_run_date)
+Index("ix_crons_thread", crons.c.thread_id)
+Index("ix_crons_assistant", crons.c.assistant_id)
+Index("ix_crons_created", crons.c.created_at)
+
+cron_fires = Table(
+    "cron_fires",
+    metadata,
+    Column("cron_id", Id, ForeignKey("crons.cron_id", ondelete="CASCADE"), primary_key=True),
+    Column("scheduled_for", UTCDateTime, primary_key=True),
+    Column("fired_at", UTCDateTime, nullable=False),
+    # "created": a run was created; "skipped": deliberately not fired (policy, busy thread); "failed": see detail.
+    Column("outcome", String(8), nullable=False),
+    Column("run_id", Id),
+    Column("detail", Text),
+)
+Index("ix_cron_fires_fired", cron_fires.c.cron_id, cron_fires.c.fired_at)

@@ -1,0 +1,91 @@
+"""Threads: the row that mirrors a thread's status and latest values. The graph state itself lives in the
+LangGraph checkpointer; this row is what search, status and the run queue need without reading checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crongraph.storage import common
+from crongraph.storage.common import Record
+from crongraph.storage.filters import json_contains
+from crongraph.storage.tables import threads
+
+
+async def get(conn: AsyncConnection, thread_id: str) -> Record | None:
+    return common.record((await conn.execute(select(threads).where(threads.c.thread_id == thread_id))).first())
+
+
+async def get_for_update(conn: AsyncConnection, thread_id: str, dialect: str) -> Record | None:
+    """Read a thread and hold its row lock until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    query = select(threads).where(threads.c.thread_id == thread_id)
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    return common.record((await conn.execute(query)).first())
+
+
+async def insert_new(conn: AsyncConnection, values: Record) -> Record:
+    await conn.execute(insert(threads).values(**values))
+    return values
+
+
+async def update_fields(conn: AsyncConnection, thread_id: str, **values: Any) -> None:
+    await conn.execute(update(threads).where(threads.c.thread_id == thread_id).values(**values))
+
+
+async def delete_one(conn: AsyncConnection, thread_id: str) -> bool:
+    return (await conn.execute(delete(threads).where(threads.c.thread_id == thread_id))).rowcount > 0
+
+
+def _search_query(ids: list[str] | None, status: str | None) -> Any:
+    query = select(threads)
+    if ids:
+        query = query.where(threads.c.thread_id.in_(ids))
+    if status:
+        query = query.where(threads.c.status == status)
+    return query
+
+
+def _filters(dialect: str, metadata: dict[str, Any] | None, values: dict[str, Any] | None) -> Any:
+    # Metadata and values filters are combined into one containment check on a synthetic document.
+    return json_contains(threads.c.metadata, metadata, dialect), json_contains(threads.c["values"], values, dialect)
+
+
+async def search(
+    conn: AsyncConnection,
+    *,
+    dialect: str,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    ids: list[str] | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    sort_by: str,
+    sort_order: str,
+) -> list[Record]:
+    meta, vals = _filters(dialect, metadata, values)
+    query = common.ordered(_search_query(ids, status), threads, sort_by, sort_order, "thread_id").where(vals.clause)
+    if vals.exact:
+        return await common.page(conn, query, meta, "metadata", metadata, limit, offset)
+    everything = await common.page(conn, query, meta, "metadata", metadata, 10**9, 0)
+    matching = [r for r in everything if common.contains(r["values"], values)]
+    return matching[offset : offset + limit + 1]
+
+
+async def count(
+    conn: AsyncConnection,
+    *,
+    dialect: str,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    status: str | None,
+) -> int:
+    meta, vals = _filters(dialect, metadata, values)
+    query = _search_query(None, status).where(vals.clause)
+    if vals.exact:
+        return await common.count(conn, query, meta, "metadata", metadata)
+    rows = common.records((await conn.execute(query.where(meta.clause))).all())
+    return sum(1 for r in rows if common.contains(r["metadata"], metadata) and common.contains(r["values"], values))
