@@ -1,7 +1,7 @@
 """LangGraph's own savers for thread state and the store, opened for the chosen backend.
 
 SQLite: each saver gets its own file beside crongraph.db (checkpoints.db, store.db), so that graph state writes
-never queue behind crongraph's single writer connection. PostgreSQL: both live in the one database.
+never queue behind crongraph's single writer connection; checkpoints are written inline (graphs/sqlite_saver.py). PostgreSQL: both live in the one database.
 """
 
 from __future__ import annotations
@@ -13,46 +13,10 @@ from typing import Any
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.store.base import BaseStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-
-class SqliteSaver(AsyncSqliteSaver):
-    """AsyncSqliteSaver plus the two operations the server needs that it lacks: deleting what given runs wrote
-    (rollback) and copying a thread."""
-
-    async def adelete_for_runs(self, run_ids: Any) -> None:
-        ids = list(run_ids)
-        if not ids:
-            return
-        await self.setup()
-        marks = ",".join("?" for _ in ids)
-        async with self.lock:
-            await self.conn.execute(
-                "DELETE FROM writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN (SELECT thread_id, "
-                f"checkpoint_ns, checkpoint_id FROM checkpoints WHERE json_extract(CAST(metadata AS TEXT), "
-                f"'$.run_id') IN ({marks}))",
-                ids,
-            )
-            await self.conn.execute(
-                f"DELETE FROM checkpoints WHERE json_extract(CAST(metadata AS TEXT), '$.run_id') IN ({marks})",
-                ids,
-            )
-            await self.conn.commit()
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self.setup()
-        async with self.lock:
-            for table in ("checkpoints", "writes"):
-                cursor = await self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
-                columns = [d[0] for d in cursor.description]
-                rest = ", ".join(c for c in columns if c != "thread_id")
-                await self.conn.execute(
-                    f"INSERT INTO {table} (thread_id, {rest}) SELECT ?, {rest} FROM {table} WHERE thread_id = ?",
-                    (target_thread_id, source_thread_id),
-                )
-            await self.conn.commit()
+from crongraph.graphs.sqlite_saver import InlineSqliteSaver
 
 
 @dataclass
@@ -65,23 +29,25 @@ class Persistence:
         await self._stack.aclose()
 
 
-async def _sqlite_connection(stack: AsyncExitStack, path: Path) -> aiosqlite.Connection:
+async def _sqlite_connection(stack: AsyncExitStack, path: Path, *, autocommit: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(str(path), isolation_level=None)
     stack.push_async_callback(conn.close)
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")
     await conn.execute("PRAGMA busy_timeout=30000")
-    # The savers commit themselves; autocommit mode must be off for them.
-    conn.isolation_level = ""
+    # The checkpointer relies on implicit transactions and commits itself; the store issues its own BEGIN/COMMIT
+    # and fails ("cannot start a transaction within a transaction") unless the connection is in autocommit mode.
+    if not autocommit:
+        conn.isolation_level = ""
     return conn
 
 
 async def open_sqlite(data_dir: Path) -> Persistence:
     stack = AsyncExitStack()
     try:
-        saver = SqliteSaver(await _sqlite_connection(stack, data_dir / "checkpoints.db"))
-        await saver.setup()
-        store = AsyncSqliteStore(await _sqlite_connection(stack, data_dir / "store.db"))
+        saver = InlineSqliteSaver.open(data_dir / "checkpoints.db")
+        stack.callback(saver.close)
+        store = AsyncSqliteStore(await _sqlite_connection(stack, data_dir / "store.db", autocommit=True))
         await store.setup()
     except BaseException:
         await stack.aclose()

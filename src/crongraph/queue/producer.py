@@ -110,9 +110,9 @@ class RunQueue:
 
     async def _fill_slots(self) -> None:
         self._wake.clear()
-        claimed = await self._claim()
-        if claimed and len(self._tasks) < self._workers:
-            return  # there may be more: claim again at once
+        await self._claim()
+        # Whatever was not claimable now becomes so only through an event that sets _wake (a run created or
+        # finished, a cancel) or a delayed run's moment: sleep until then.
         wake_at = self._clock.now() + SAFETY_POLL
         async with self._db.read() as conn:
             delayed = await runs.next_available_at(conn, self._clock.now())

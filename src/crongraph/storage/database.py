@@ -1,12 +1,16 @@
 """The database handle: engines, transactions and migrations, for SQLite and PostgreSQL alike.
 
 SQLite allows one writer at a time. Rather than let several connections race for its lock (and busy-wait),
-crongraph gives it exactly one writer connection: writes queue fairly inside the process, and reads run beside
-them on their own connections under WAL. On PostgreSQL both roles share one pool.
+crongraph gives it exactly one writer connection, guarded by an asyncio lock: writes queue fairly inside the
+process, and reads run beside them on their own connections under WAL. SQLite statements on a local file take
+tens of microseconds, far less than a hop to a worker thread and back, so on SQLite they run inline on the event
+loop through `InlineConnection`, which has the awaitable shape of SQLAlchemy's AsyncConnection that the
+repositories use. On PostgreSQL both roles share one asyncio pool (psycopg).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,8 +18,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from crongraph import serde
 
@@ -27,7 +31,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # Statements run on the event loop: never wait long for a lock another process holds.
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
@@ -39,6 +44,27 @@ def to_async_url(url: str) -> str:
     return url
 
 
+class InlineConnection:
+    """A synchronous SQLAlchemy connection with the awaitable methods the repositories call."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.sync_connection = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync_connection.execute(statement, parameters)
+
+    async def exec_driver_sql(self, sql: str, parameters: Any = None) -> Any:
+        return self.sync_connection.exec_driver_sql(sql, parameters)
+
+    async def run_sync(self, fn: Any, *args: Any) -> Any:
+        return fn(self.sync_connection, *args)
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        with self.sync_connection.begin_nested():
+            yield
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = to_async_url(url)
@@ -48,40 +74,52 @@ class Database:
             "json_deserializer": serde.loads,
         }
         if self.dialect == "sqlite":
-            self.writer = create_async_engine(self.url, pool_size=1, max_overflow=0, **common)
-            self.reader = create_async_engine(self.url, pool_size=4, max_overflow=4, **common)
-            for engine in (self.writer, self.reader):
-                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            sync_url = self.url.replace("sqlite+aiosqlite://", "sqlite://")
+            self._sync_writer = create_engine(sync_url, pool_size=1, max_overflow=0, **common)
+            self._sync_reader = create_engine(sync_url, pool_size=8, max_overflow=32, **common)
+            for engine in (self._sync_writer, self._sync_reader):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            self._write_lock = asyncio.Lock()
         else:
-            self.writer = create_async_engine(self.url, pool_size=10, max_overflow=10, **common)
-            self.reader = self.writer
-
-    @property
-    def engines(self) -> tuple[AsyncEngine, ...]:
-        return (self.writer,) if self.reader is self.writer else (self.writer, self.reader)
+            self.writer = create_async_engine(self.url, pool_size=10, max_overflow=20, **common)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction on the writer: committed on success, rolled back on any exception."""
+        if self.dialect == "sqlite":
+            async with self._write_lock:
+                with self._sync_writer.begin() as conn:
+                    yield InlineConnection(conn)  # type: ignore[misc]
+            return
         async with self.writer.begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.connect() as conn:
+        if self.dialect == "sqlite":
+            with self._sync_reader.connect() as conn:
+                yield InlineConnection(conn)  # type: ignore[misc]
+            return
+        async with self.writer.connect() as conn:
             yield conn
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent; safe for replicas starting together on
         PostgreSQL, where the migration holds an advisory lock)."""
+        if self.dialect == "sqlite":
+            with self._sync_writer.begin() as sync_conn:
+                _upgrade(sync_conn)
+            return
         async with self.writer.begin() as conn:
-            if self.dialect == "postgresql":
-                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(774201)")
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(774201)")
             await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
-        for engine in self.engines:
-            await engine.dispose()
+        if self.dialect == "sqlite":
+            self._sync_writer.dispose()
+            self._sync_reader.dispose()
+        else:
+            await self.writer.dispose()
 
 
 def _upgrade(connection: Connection) -> None:

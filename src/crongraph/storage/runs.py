@@ -8,16 +8,17 @@ worker's writes match no row and are dropped (fencing). Per thread, runs execute
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
-from crongraph.storage.tables import runs
+from crongraph.storage.tables import UTCDateTime, runs
 
 INFLIGHT = ("pending", "running")
 TERMINAL = ("success", "error", "timeout", "interrupted")
@@ -61,7 +62,10 @@ async def list_inflight(
     return common.records((await conn.execute(query)).all())
 
 
-def _claimable(now: datetime, limit: int, interactive: bool, dialect: str) -> Any:
+@functools.cache
+def _claim_statement(interactive: bool, dialect: str) -> Any:
+    """The claim UPDATE, built once per (kind, dialect): constructing it per call cost more than running it.
+    Parameters: now, limit, and the lease values."""
     earlier = aliased(runs)
     blocked = exists().where(
         earlier.c.thread_id == runs.c.thread_id,
@@ -70,30 +74,32 @@ def _claimable(now: datetime, limit: int, interactive: bool, dialect: str) -> An
             and_(earlier.c.status == "pending", earlier.c.run_id < runs.c.run_id),
         ),
     )
-    query = (
+    candidates = (
         select(runs.c.run_id)
         .where(
             runs.c.status == "pending",
             runs.c.priority == 0 if interactive else runs.c.priority > 0,
-            runs.c.available_at <= now,
+            runs.c.available_at <= bindparam("now", type_=UTCDateTime),
             ~blocked,
         )
         .order_by(runs.c.priority, runs.c.run_id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
     if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query
-
-
-async def _claim_batch(conn: AsyncConnection, candidates: Any, values: Record) -> list[Record]:
-    result = await conn.execute(
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
         update(runs)
         .where(runs.c.run_id.in_(candidates), runs.c.status == "pending")
-        .values(**values, attempt=runs.c.attempt + 1)
+        .values(
+            status="running",
+            lease_owner=bindparam("owner"),
+            lease_token=bindparam("token"),
+            lease_expires_at=bindparam("lease_until", type_=UTCDateTime),
+            updated_at=bindparam("now", type_=UTCDateTime),
+            attempt=runs.c.attempt + 1,
+        )
         .returning(*runs.c)
     )
-    return common.records(result.all())
 
 
 async def claim(
@@ -109,17 +115,13 @@ async def claim(
 ) -> list[Record]:
     """Take up to `limit` runs that may start now, one per thread, oldest first: interactive runs (priority 0)
     before background ones, and at most `background_limit` background runs."""
-    values = {
-        "status": "running",
-        "lease_owner": owner,
-        "lease_token": token,
-        "lease_expires_at": lease_until,
-        "updated_at": now,
-    }
-    claimed = await _claim_batch(conn, _claimable(now, limit, True, dialect), values)
+    params = {"owner": owner, "token": token, "now": now, "lease_until": lease_until}
+    result = await conn.execute(_claim_statement(True, dialect), {**params, "limit": limit})
+    claimed = common.records(result.all())
     rest = min(limit - len(claimed), background_limit)
     if rest > 0:
-        claimed += await _claim_batch(conn, _claimable(now, rest, False, dialect), values)
+        result = await conn.execute(_claim_statement(False, dialect), {**params, "limit": rest})
+        claimed += common.records(result.all())
     claimed.sort(key=lambda r: (r["priority"], r["run_id"]))
     return claimed
 

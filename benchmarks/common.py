@@ -1,0 +1,50 @@
+"""Shared by the benchmark scripts: start a crongraph server (or use --url), percentiles, printing."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.server import ServerProcess  # noqa: E402
+
+BENCH_CONFIG = ROOT / "benchmarks" / "graphs" / "langgraph.json"
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--url", help="an already running server (crongraph or the reference); default: start crongraph")
+    p.add_argument("--assistant", default="agent", help="graph id of a trivial one-node graph on that server")
+    return p
+
+
+@contextlib.contextmanager
+def server(url: str | None, **kwargs: object) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = ServerProcess(data_dir=Path(tmp) / "data", config=BENCH_CONFIG, **kwargs).start()  # type: ignore[arg-type]
+        try:
+            yield proc.url
+        finally:
+            proc.stop()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(name: str, ms: list[float]) -> str:
+    return (
+        f"{name:34} median {statistics.median(ms):8.2f} ms   p90 {pct(ms, 0.9):8.2f} ms   "
+        f"p99 {pct(ms, 0.99):8.2f} ms   (n={len(ms)})"
+    )
