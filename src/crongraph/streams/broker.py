@@ -1,13 +1,19 @@
-"""The run event broker: each run's events, in order, for any number of subscribers.
+"""The run event broker: each run's events, in order, for any number of subscribers; and each thread's events,
+the events of its runs interleaved with a `run_done` marker after each run, for the thread stream.
 
 Events are serialized once, when published. A subscriber may start at any point (Last-Event-ID) and is replayed
-what it missed. A run's events stay for `retention` seconds after it ends so that a late join still sees them;
-after that, joiners fall back to the run's stored outcome.
+what it missed. Run event ids count from 1 within a run. Thread event ids come from one counter for the whole
+process, seeded from the clock at start, so they only grow: a client resuming a thread stream with an id from an
+earlier log never skips events of a later one. A run's events stay for `retention` seconds after it ends so that
+a late join still sees them, together with the run's final record (what wait and join answer, even when the run
+row is gone: a temporary thread's run, a rollback); after that, joiners fall back to the stored outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,59 +28,154 @@ class Event:
     data: bytes  # JSON
 
 
-@dataclass
-class _RunLog:
-    events: list[Event] = field(default_factory=list)
-    done: bool = False
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+class _Log:
+    """An append-only list of events with a wake-up for readers."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.changed = asyncio.Event()
+
+    def append(self, event: Event) -> None:
+        self.events.append(event)
+        self.poke()
 
     def poke(self) -> None:
         self.changed.set()
         self.changed = asyncio.Event()
 
 
+@dataclass
+class _RunLog:
+    log: _Log = field(default_factory=_Log)
+    thread_id: str | None = None
+    done: bool = False
+    final: dict[str, Any] | None = None
+
+
+@dataclass
+class _ThreadLog:
+    log: _Log = field(default_factory=_Log)
+    # The run each event belongs to, parallel to log.events, so that expired runs can be dropped.
+    owners: list[str] = field(default_factory=list)
+    subscribers: int = 0
+
+
 class StreamBroker:
     def __init__(self, retention: float = 300.0) -> None:
-        self._logs: dict[str, _RunLog] = {}
+        self._runs: dict[str, _RunLog] = {}
+        self._threads: dict[str, _ThreadLog] = {}
         self._retention = retention
+        self._thread_seq = itertools.count(time.time_ns() // 1000)
 
-    def _log(self, run_id: str) -> _RunLog:
-        log = self._logs.get(run_id)
-        if log is None:
-            log = self._logs[run_id] = _RunLog()
-        return log
+    def _run(self, run_id: str) -> _RunLog:
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _RunLog()
+        return run
+
+    def _thread(self, thread_id: str) -> _ThreadLog:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            thread = self._threads[thread_id] = _ThreadLog()
+        return thread
+
+    # Publishing (the executor)
+
+    def start(self, run_id: str, thread_id: str) -> None:
+        """A run begins executing here: its events also go to its thread's log."""
+        self._run(run_id).thread_id = thread_id
 
     def publish(self, run_id: str, name: str, data: Any) -> None:
-        log = self._log(run_id)
-        log.events.append(Event(len(log.events) + 1, name, serde.dumps(data)))
-        log.poke()
+        run = self._run(run_id)
+        event = Event(len(run.log.events) + 1, name, serde.dumps(data))
+        run.log.append(event)
+        if run.thread_id is not None:
+            self._append_thread(run.thread_id, run_id, event.name, event.data)
 
-    def close(self, run_id: str) -> None:
-        log = self._log(run_id)
-        log.done = True
-        log.poke()
-        asyncio.get_running_loop().call_later(self._retention, self._logs.pop, run_id, None)
+    def close(self, run_id: str, final: dict[str, Any] | None = None) -> None:
+        """The run ended; `final` is its last record (status, output, error). It is stored before waiters are
+        woken, so that they find it."""
+        run = self._run(run_id)
+        if run.done:
+            return
+        run.done = True
+        run.final = final
+        run.log.poke()
+        if run.thread_id is not None:
+            marker = serde.dumps({"status": "run_done", "run_id": run_id})
+            self._append_thread(run.thread_id, run_id, "metadata", marker)
+        asyncio.get_running_loop().call_later(self._retention, self._expire, run_id)
+
+    def _append_thread(self, thread_id: str, run_id: str, name: str, data: bytes) -> None:
+        thread = self._thread(thread_id)
+        thread.owners.append(run_id)
+        thread.log.append(Event(next(self._thread_seq), name, data))
+
+    def _expire(self, run_id: str) -> None:
+        run = self._runs.pop(run_id, None)
+        if run is None or run.thread_id is None:
+            return
+        thread = self._threads.get(run.thread_id)
+        if thread is None:
+            return
+        kept = [(e, o) for e, o in zip(thread.log.events, thread.owners, strict=True) if o != run_id]
+        thread.log.events = [e for e, _ in kept]
+        thread.owners = [o for _, o in kept]
+        if not thread.owners and not thread.subscribers:
+            del self._threads[run.thread_id]
+
+    # Reading
 
     def known(self, run_id: str) -> bool:
-        return run_id in self._logs
+        return run_id in self._runs
 
     def is_done(self, run_id: str) -> bool:
-        log = self._logs.get(run_id)
-        return log is not None and log.done
+        run = self._runs.get(run_id)
+        return run is not None and run.done
+
+    def final(self, run_id: str) -> dict[str, Any] | None:
+        """The final record of a run that ended in this process within the retention period."""
+        run = self._runs.get(run_id)
+        return run.final if run is not None else None
 
     async def subscribe(self, run_id: str, after: int = 0) -> AsyncIterator[Event]:
         """Every event after `after`, then live ones, until the run ends."""
-        log = self._log(run_id)
+        run = self._run(run_id)
         cursor = after
         while True:
-            while cursor < len(log.events):
+            events = run.log.events
+            while cursor < len(events):
                 cursor += 1
-                yield log.events[cursor - 1]
-            if log.done:
+                yield events[cursor - 1]
+            if run.done:
                 return
-            await log.changed.wait()
+            await run.log.changed.wait()
 
     async def wait_done(self, run_id: str) -> None:
-        log = self._log(run_id)
-        while not log.done:
-            await log.changed.wait()
+        run = self._run(run_id)
+        while not run.done:
+            await run.log.changed.wait()
+
+    async def subscribe_thread(self, thread_id: str, after: int | None) -> AsyncIterator[Event]:
+        """The thread's events with an id above `after` (None: only those published from now on), until the
+        caller stops iterating."""
+        thread = self._thread(thread_id)
+        thread.subscribers += 1
+        try:
+            log = thread.log
+            last = after if after is not None else (log.events[-1].id if log.events else 0)
+            while True:
+                changed = log.changed
+                events = log.events
+                # Ids only grow along the log: scan back from the end to the first event not yet sent.
+                start = len(events)
+                while start > 0 and events[start - 1].id > last:
+                    start -= 1
+                for event in events[start:]:
+                    last = event.id
+                    yield event
+                await changed.wait()
+        finally:
+            thread.subscribers -= 1
+            if not thread.owners and not thread.subscribers:
+                self._threads.pop(thread_id, None)
