@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crongraph import __version__
 from crongraph.api import assistants, crons, errors, meta, runs, store, threads
@@ -15,7 +15,10 @@ from crongraph.runtime import Runtime
 
 
 class BodyLimit:
-    """Refuse bodies over the limit with 413 before reading them (Content-Length), or while reading (chunked)."""
+    """Refuse bodies over the limit with 413: before reading them (Content-Length), or once the chunks read so
+    far pass it (chunked uploads). The body is read here in full, so the 413 cannot be swallowed by the
+    framework's body parsing (which would answer 400), then replayed to the app; later receive() calls, such as
+    a streaming route waiting for the client to disconnect, go to the server as usual."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -29,32 +32,38 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await self._too_large(send)
                 return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> dict[str, object]:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))  # type: ignore[arg-type]
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                # The client left before sending its body; nothing to answer.
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)  # type: ignore[arg-type]
-        except _TooLarge:
-            await self._too_large(send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
         response = JSONResponse({"detail": f"Request body exceeds {self.limit} bytes"}, status_code=413)
         await response({"type": "http"}, _empty_receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _empty_receive() -> dict[str, object]:
+async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
 
 

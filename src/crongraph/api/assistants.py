@@ -20,6 +20,7 @@ from crongraph.api.schemas import (
     VersionsSearch,
 )
 from crongraph.errors import NotFound
+from crongraph.graphs.schemas import graph_schemas
 
 router = APIRouter(tags=["assistants"], route_class=JSONRoute)
 
@@ -82,21 +83,7 @@ async def assistant_graph(assistant_id: str, rt: RuntimeDep, xray: str = Query(d
 @router.get("/assistants/{assistant_id}/schemas")
 async def assistant_schemas(assistant_id: str, rt: RuntimeDep) -> Any:
     graph, assistant = await rt.assistants.graph_of(uuid_param(assistant_id, "assistant"))
-
-    def safe(fn: Any) -> Any:
-        try:
-            return fn()
-        except Exception:
-            return None
-
-    return {
-        "graph_id": assistant["graph_id"],
-        "input_schema": safe(graph.get_input_jsonschema),
-        "output_schema": safe(graph.get_output_jsonschema),
-        "state_schema": safe(lambda: graph.get_output_jsonschema()),
-        "config_schema": safe(graph.get_config_jsonschema),
-        "context_schema": safe(graph.get_context_jsonschema),
-    }
+    return {"graph_id": assistant["graph_id"], **graph_schemas(graph)}
 
 
 @router.get("/assistants/{assistant_id}/subgraphs")
@@ -107,13 +94,7 @@ async def assistant_subgraphs(
     graph, _ = await rt.assistants.graph_of(uuid_param(assistant_id, "assistant"))
     result: dict[str, Any] = {}
     async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
-        result[ns] = {
-            "input_schema": sub.get_input_jsonschema(),
-            "output_schema": sub.get_output_jsonschema(),
-            "state_schema": sub.get_output_jsonschema(),
-            "config_schema": None,
-            "context_schema": None,
-        }
+        result[ns] = graph_schemas(sub)
     if namespace and not result:
         raise NotFound(f"Subgraph '{namespace}' not found")
     return result

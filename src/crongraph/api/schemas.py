@@ -18,6 +18,7 @@ StreamMode = Literal[
 Durability = Literal["sync", "async", "exit"]
 SortOrder = Literal["asc", "desc"]
 Json = dict[str, Any]
+MAX_OFFSET = 2**53
 
 
 class Body(BaseModel):
@@ -30,7 +31,8 @@ class Body(BaseModel):
 
 class Page(Body):
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    # Bounded so that no offset a client sends overflows the database's 64-bit integers.
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
     def given(self) -> dict[str, Any]:
         return {**super().given(), "limit": self.limit, "offset": self.offset}
@@ -65,7 +67,23 @@ class AssistantSearch(Page):
     name: str | None = None
     sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
     sort_order: SortOrder | None = None
-    select: list[str] | None = None
+    select: (
+        list[
+            Literal[
+                "assistant_id",
+                "graph_id",
+                "name",
+                "description",
+                "config",
+                "context",
+                "created_at",
+                "updated_at",
+                "metadata",
+                "version",
+            ]
+        ]
+        | None
+    ) = None
 
 
 class AssistantCount(Body):
@@ -79,14 +97,15 @@ class VersionsSearch(Page):
 
 
 class SetLatest(Body):
-    version: int
+    version: int = Field(ge=1, le=2**31)
 
 
 # Threads
 
 
 class Ttl(Body):
-    ttl: float = Field(gt=0)
+    # Minutes, as the reference counts them.
+    ttl: float = Field(gt=0, allow_inf_nan=False)
     strategy: Literal["delete"] = "delete"
 
 
@@ -133,10 +152,14 @@ class ThreadSearch(Page):
                 "status",
                 "values",
                 "interrupts",
+                # The Python SDK offers it too; a thread has no `context`, so selecting it adds nothing.
+                "context",
             ]
         ]
         | None
     ) = None
+    # alias -> path into the thread ("values.messages[-1]"), returned under `extracted`.
+    extract: dict[str, str] | None = Field(default=None, max_length=10)
 
 
 class ThreadCount(Body):
@@ -168,6 +191,8 @@ class StateUpdate(Body):
 class StateAtCheckpoint(Body):
     checkpoint: Checkpoint
     subgraphs: bool = False
+    # ThreadState keys, or values.<key> for one state key (checked where the state is built).
+    select: list[str] | None = None
 
 
 class HistoryQuery(Body):
@@ -175,6 +200,7 @@ class HistoryQuery(Body):
     before: str | Checkpoint | None = None
     metadata: Json | None = None
     checkpoint: Checkpoint | None = None
+    select: list[str] | None = None
 
 
 # Runs
@@ -219,6 +245,20 @@ class RunCreate(Body):
     stream_resumable: bool | None = None
     langsmith_tracer: Json | None = None
     strict_resume: bool | None = None
+
+
+RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+RunSelectField = Literal[
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "metadata",
+    "status",
+    "kwargs",
+    "multitask_strategy",
+    "created_at",
+    "updated_at",
+]
 
 
 class CancelMany(Body):
@@ -319,7 +359,8 @@ class StorePut(Body):
     key: str
     value: Json
     index: Literal[False] | list[str] | None = None
-    ttl: float | None = None
+    # Minutes until the item expires; None keeps it forever.
+    ttl: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class StoreDelete(Body):
@@ -331,7 +372,7 @@ class StoreSearch(Body):
     namespace_prefix: list[str] | None = None
     filter: Json | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     query: str | None = None
     refresh_ttl: bool | None = None
 
@@ -341,4 +382,4 @@ class StoreNamespaces(Body):
     suffix: list[str] | None = None
     max_depth: int | None = Field(default=None, ge=1)
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)

@@ -1,7 +1,11 @@
-"""Store routes (wire contract §6), backed by LangGraph's own store."""
+"""Store routes (wire contract §6), backed by LangGraph's own store.
+
+Timestamps go out with their offset like every other timestamp (the SQLite store hands back naive UTC), and a
+filter the store cannot evaluate (an unknown `$` operator) is the client's mistake: 422, not 500."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
@@ -23,13 +27,19 @@ def _check_namespace(namespace: list[str]) -> tuple[str, ...]:
     return tuple(namespace)
 
 
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def _item(item: Any) -> dict[str, Any]:
     out = {
         "namespace": list(item.namespace),
         "key": item.key,
         "value": item.value,
-        "created_at": item.created_at,
-        "updated_at": item.updated_at,
+        "created_at": _aware(item.created_at),
+        "updated_at": _aware(item.updated_at),
     }
     if hasattr(item, "score"):
         out["score"] = item.score
@@ -61,14 +71,17 @@ async def delete_item(body: StoreDelete, rt: RuntimeDep) -> Response:
 
 @router.post("/store/items/search")
 async def search_items(body: StoreSearch, rt: RuntimeDep) -> Any:
-    items = await rt.store.asearch(
-        tuple(body.namespace_prefix or ()),
-        query=body.query,
-        filter=body.filter,
-        limit=body.limit,
-        offset=body.offset,
-        refresh_ttl=body.refresh_ttl,
-    )
+    try:
+        items = await rt.store.asearch(
+            tuple(body.namespace_prefix or ()),
+            query=body.query,
+            filter=body.filter,
+            limit=body.limit,
+            offset=body.offset,
+            refresh_ttl=body.refresh_ttl,
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"Invalid store search: {exc}") from None
     return {"items": [_item(i) for i in items]}
 
 

@@ -87,3 +87,18 @@ class InlineSqliteSaver(SqliteSaver):
                     f"INSERT INTO {table} (thread_id, {rest}) SELECT ?, {rest} FROM {table} WHERE thread_id = ?",
                     (target_thread_id, source_thread_id),
                 )
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """"keep_latest" keeps the newest checkpoint of each namespace (a SQLite checkpoint holds its channel values
+        inline, so it stands alone) and its pending writes; "delete" removes the threads' checkpoints."""
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"Unknown prune strategy: {strategy!r}")
+        newest = (
+            "SELECT MAX(checkpoint_id) FROM checkpoints AS newest WHERE newest.thread_id = {t}.thread_id "
+            "AND newest.checkpoint_ns = {t}.checkpoint_ns"
+        )
+        with self.cursor() as cur:
+            for thread_id in thread_ids:
+                for table in ("writes", "checkpoints"):
+                    keep = "" if strategy == "delete" else f" AND checkpoint_id <> ({newest.format(t=table)})"
+                    cur.execute(f"DELETE FROM {table} WHERE thread_id = ?{keep}", (str(thread_id),))

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph.errors import EmptyInputError, InvalidUpdateError
 from langgraph.pregel import Pregel
+from langgraph.types import Command, StateUpdate
 
 from crongraph import notify, serde
-from crongraph.errors import Conflict, InvalidInput, NotFound
+from crongraph.errors import BadRequest, Conflict, NotFound
 from crongraph.ids import new_id, system_assistant_id
 from crongraph.services.context import ServiceContext
+from crongraph.services.snapshots import empty_state, snapshot_to_wire
 from crongraph.storage import assistants, crons, runs, threads
 from crongraph.storage.common import Record
 
@@ -19,67 +22,8 @@ def thread_not_found(thread_id: str) -> NotFound:
     return NotFound(f"Thread with ID '{thread_id}' not found. Please verify the thread ID.")
 
 
-def snapshot_to_wire(state: Any) -> dict[str, Any]:
-    def checkpoint_of(config: Any) -> dict[str, Any] | None:
-        if not config:
-            return None
-        c = config.get("configurable", {})
-        return {
-            "thread_id": c.get("thread_id"),
-            "checkpoint_ns": c.get("checkpoint_ns", ""),
-            "checkpoint_id": c.get("checkpoint_id"),
-            "checkpoint_map": c.get("checkpoint_map"),
-        }
-
-    checkpoint = checkpoint_of(state.config)
-    parent = checkpoint_of(state.parent_config)
-    tasks = [
-        {
-            "id": t.id,
-            "name": t.name,
-            "path": list(t.path),
-            "error": repr(t.error) if t.error else None,
-            "interrupts": list(t.interrupts),
-            "checkpoint": checkpoint_of(t.state) if isinstance(t.state, dict) else None,
-            "state": snapshot_to_wire(t.state) if t.state is not None and not isinstance(t.state, dict) else None,
-            "result": t.result,
-        }
-        for t in state.tasks
-    ]
-    return serde.to_jsonable(
-        {
-            "values": state.values,
-            "next": list(state.next),
-            "tasks": tasks,
-            "metadata": state.metadata,
-            "created_at": state.created_at,
-            "checkpoint": checkpoint,
-            "parent_checkpoint": parent,
-            "interrupts": list(state.interrupts),
-            "checkpoint_id": checkpoint and checkpoint["checkpoint_id"],
-            "parent_checkpoint_id": parent and parent["checkpoint_id"],
-        }
-    )
-
-
-def empty_state(thread_id: str) -> dict[str, Any]:
-    return {
-        "values": {},
-        "next": [],
-        "tasks": [],
-        "metadata": {},
-        "created_at": None,
-        "checkpoint": {
-            "thread_id": thread_id,
-            "checkpoint_ns": "",
-            "checkpoint_id": None,
-            "checkpoint_map": None,
-        },
-        "parent_checkpoint": None,
-        "interrupts": [],
-        "checkpoint_id": None,
-        "parent_checkpoint_id": None,
-    }
+# What LangGraph raises for an update the graph refuses (unknown node, wrong shape): the client's mistake, 400.
+_REFUSED_UPDATES = (InvalidUpdateError, EmptyInputError, ValueError, KeyError, TypeError)
 
 
 class ThreadService:
@@ -114,18 +58,37 @@ class ThreadService:
                     return existing
                 raise Conflict(f"Thread with ID {thread_id} already exists")
             row = await threads.insert_new(conn, self.new_row(thread_id, metadata, body.get("ttl")))
-        for step in body.get("supersteps") or []:
-            updates = step.get("updates") or []
-            for update in updates:
-                await self.update_state(
-                    thread_id,
-                    {
-                        "values": update.get("values"),
-                        "as_node": update.get("as_node"),
-                        "command": update.get("command"),
-                    },
+        if not body.get("supersteps"):
+            return row
+        try:
+            await self._apply_supersteps(row, body["supersteps"])
+        except BaseException:
+            # A refused superstep must leave nothing behind: not the thread, not a partial history.
+            async with self.ctx.db.write() as conn:
+                await threads.delete_one(conn, thread_id)
+            await self.ctx.persistence.checkpointer.adelete_thread(thread_id)
+            raise
+        return await self.get(thread_id)
+
+    async def _apply_supersteps(self, thread: Record, supersteps: list[dict[str, Any]]) -> None:
+        """Replay a history given at creation (how the reference copies threads between deployments): each
+        superstep's updates are applied together, as one step of the graph."""
+        graph = await self._graph_for_update(thread)
+        steps = [
+            [
+                StateUpdate(
+                    Command(**u["command"]) if u.get("command") else u.get("values"),
+                    u.get("as_node"),
                 )
-        return row if not body.get("supersteps") else await self.get(thread_id)
+                for u in step.get("updates") or []
+            ]
+            for step in supersteps
+        ]
+        try:
+            await graph.abulk_update_state(self._config(thread["thread_id"]), steps)
+        except _REFUSED_UPDATES as exc:
+            raise BadRequest(f"Cannot apply supersteps to thread {thread['thread_id']}: {exc}") from None
+        await self._mirror_state(thread, graph)
 
     async def get(self, thread_id: str) -> Record:
         async with self.ctx.db.read() as conn:
@@ -199,17 +162,19 @@ class ThreadService:
         return row
 
     async def prune(self, thread_ids: list[str], strategy: str) -> int:
+        """ "delete" removes the threads; "keep_latest" keeps them and their latest state but drops their older
+        checkpoints. Unknown ids are skipped; the count is of threads actually pruned."""
         pruned = 0
-        for thread_id in thread_ids:
-            if strategy == "keep_latest":
-                await self.ctx.persistence.checkpointer.aprune([thread_id], strategy="keep_latest")
-                pruned += 1
-                continue
+        for thread_id in dict.fromkeys(thread_ids):
             try:
-                await self.delete(thread_id)
-                pruned += 1
+                if strategy == "keep_latest":
+                    await self.get(thread_id)
+                    await self.ctx.persistence.checkpointer.aprune([thread_id], strategy="keep_latest")
+                else:
+                    await self.delete(thread_id)
             except NotFound:
-                pass
+                continue
+            pruned += 1
         return pruned
 
     # State
@@ -226,6 +191,27 @@ class ThreadService:
             return None
         return await self.ctx.graphs.get(graph_id, {"configurable": {"thread_id": thread["thread_id"]}})
 
+    async def _graph_for_update(self, thread: Record) -> Pregel:
+        """The graph whose state an update writes: the thread's own, or the only graph served. Adopting that one
+        records it on the thread, so that later reads find the same graph."""
+        graph = await self._graph_for(thread)
+        if graph is not None:
+            return graph
+        thread_id = thread["thread_id"]
+        if len(self.ctx.graphs.ids) != 1:
+            named = thread["metadata"].get("graph_id")
+            reason = f"its graph '{named}' is not served" if named else "it has no graph yet"
+            raise BadRequest(
+                f"Cannot update the state of thread {thread_id}: {reason}. Create the thread with a graph_id "
+                "or run it once first."
+            )
+        graph_id = self.ctx.graphs.ids[0]
+        metadata = {**thread["metadata"], "graph_id": graph_id, "assistant_id": system_assistant_id(graph_id)}
+        async with self.ctx.db.write() as conn:
+            await threads.update_fields(conn, thread_id, metadata=metadata)
+        thread["metadata"] = metadata
+        return await self.ctx.graphs.get(graph_id, {"configurable": {"thread_id": thread_id}})
+
     @staticmethod
     def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
         configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
@@ -238,40 +224,42 @@ class ThreadService:
     ) -> dict[str, Any]:
         thread = await self.get(thread_id)
         graph = await self._graph_for(thread)
+        wanted = checkpoint.get("checkpoint_id") if checkpoint else None
         if graph is None:
+            if wanted:
+                raise self._checkpoint_not_found(thread_id, wanted)
             return empty_state(thread_id)
         state = await graph.aget_state(self._config(thread_id, checkpoint), subgraphs=subgraphs)
-        if state.config is None and checkpoint and checkpoint.get("checkpoint_id"):
-            raise NotFound(f"Checkpoint '{checkpoint['checkpoint_id']}' not found on thread {thread_id}")
+        # A checkpoint that does not exist reads as an empty snapshot with no metadata.
+        if wanted and state.metadata is None:
+            raise self._checkpoint_not_found(thread_id, wanted)
         return snapshot_to_wire(state)
+
+    @staticmethod
+    def _checkpoint_not_found(thread_id: str, checkpoint_id: str) -> NotFound:
+        return NotFound(f"Checkpoint '{checkpoint_id}' not found on thread {thread_id}")
 
     async def update_state(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
         thread = await self.get(thread_id)
-        graph = await self._graph_for(thread)
-        if graph is None:
-            graph_id = next(iter(self.ctx.graphs.ids))
-            if len(self.ctx.graphs.ids) != 1:
-                raise InvalidInput(f"Thread {thread_id} has no graph yet: run it once before updating its state")
-            graph = await self.ctx.graphs.get(graph_id)
-            async with self.ctx.db.write() as conn:
-                await threads.update_fields(
-                    conn,
-                    thread_id,
-                    metadata={
-                        **thread["metadata"],
-                        "graph_id": graph_id,
-                        "assistant_id": system_assistant_id(graph_id),
-                    },
-                )
+        graph = await self._graph_for_update(thread)
         checkpoint = body.get("checkpoint") or (
             {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
         )
+        if checkpoint and checkpoint.get("checkpoint_id"):
+            # Forking from a checkpoint that does not exist would silently start from an empty state.
+            await self.get_state(thread_id, checkpoint)
         try:
             config = await graph.aupdate_state(
                 self._config(thread_id, checkpoint), body.get("values"), as_node=body.get("as_node")
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"Cannot update the state of thread {thread_id}: {exc}") from None
+        except _REFUSED_UPDATES as exc:
+            raise BadRequest(f"Cannot update the state of thread {thread_id}: {exc}") from None
+        await self._mirror_state(thread, graph)
+        return {"checkpoint": serde.to_jsonable(config["configurable"])}
+
+    async def _mirror_state(self, thread: Record, graph: Pregel) -> None:
+        """Copy the latest values and interrupt status onto the thread row, which search and status read."""
+        thread_id = thread["thread_id"]
         state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
         now = self.ctx.clock.now()
         async with self.ctx.db.write() as conn:
@@ -283,7 +271,6 @@ class ThreadService:
                 state_updated_at=now,
                 status="interrupted" if state.interrupts else ("idle" if thread["status"] != "busy" else "busy"),
             )
-        return {"checkpoint": serde.to_jsonable(config["configurable"])}
 
     async def history(self, thread_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         thread = await self.get(thread_id)

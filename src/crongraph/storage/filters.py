@@ -38,8 +38,15 @@ class SqlFilter:
     exact: bool
 
 
-def _sqlite_path(key: str) -> str:
-    return '$."' + key.replace('"', '\\"') + '"'
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _sqlite_path(key: str) -> str | None:
+    """The JSON path of a top-level key, or None when SQLite cannot address it: its paths compare keys in their
+    escaped JSON form and cannot quote a double quote at all."""
+    if any(c in key for c in '"\\') or any(ord(c) < 0x20 for c in key):
+        return None
+    return '$."' + key + '"'
 
 
 def json_contains(column: Any, subset: dict[str, Any] | None, dialect: str) -> SqlFilter:
@@ -51,13 +58,24 @@ def json_contains(column: Any, subset: dict[str, Any] | None, dialect: str) -> S
     exact = True
     for key, value in subset.items():
         path = _sqlite_path(key)
-        if value is None:
+        if path is None:
+            exact = False
+        elif value is None:
             clauses.append(func.json_type(column, path) == "null")
         elif isinstance(value, bool):
             clauses.append(func.json_type(column, path) == ("true" if value else "false"))
-        elif isinstance(value, str | int | float):
-            clauses.append(func.json_extract(column, path) == value)
+        elif isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+            # SQLite cannot bind it; narrow to numbers and let `contains` compare.
+            clauses.append(func.json_type(column, path).in_(("integer", "real")))
+            exact = False
+        elif isinstance(value, str):
+            clauses.append(and_(func.json_type(column, path) == "text", func.json_extract(column, path) == value))
+        elif isinstance(value, int | float):
+            # json_extract gives 1 for true: the type check keeps {"a": 1} from matching {"a": true}.
+            clauses.append(
+                and_(func.json_type(column, path).in_(("integer", "real")), func.json_extract(column, path) == value)
+            )
         else:
             clauses.append(func.json_type(column, path) == ("object" if isinstance(value, dict) else "array"))
             exact = False
-    return SqlFilter(and_(*clauses), exact)
+    return SqlFilter(and_(true(), *clauses), exact)
