@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from crongraph.api import views
 from crongraph.clock import Clock, SystemClock
 from crongraph.graphs.persistence import Persistence, open_postgres, open_sqlite
 from crongraph.graphs.registry import GraphRegistry
@@ -18,6 +19,7 @@ from crongraph.notify.local import LocalNotifier
 from crongraph.queue.executor import Executor
 from crongraph.queue.producer import RunQueue
 from crongraph.queue.reaper import Reaper
+from crongraph.queue.webhooks import WebhookSender
 from crongraph.scheduler.scheduler import CronScheduler
 from crongraph.services.assistants import AssistantService
 from crongraph.services.context import ServiceContext
@@ -70,6 +72,15 @@ class Runtime:
         await self.assistants.ensure_system_assistants()
         await notifier.start()
         self.executor = Executor(self.db, self.graphs, self._persistence, self.broker, self.clock)
+        self.webhooks = WebhookSender(
+            views.run,
+            self.clock,
+            attempts=settings.webhook_attempts,
+            backoff=settings.webhook_backoff_seconds,
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_allow_private,
+        )
+        self.executor.finished_hooks.append(self.webhooks.on_run_finished)
         self.queue = RunQueue(
             self.db,
             self.executor,
@@ -103,6 +114,7 @@ class Runtime:
         self._started = False
         await self.scheduler.stop()
         await self.queue.stop()
+        await self.webhooks.stop()
         await self.reaper.stop()
         await self.ctx.notifier.stop()
         if self._persistence is not None:

@@ -32,7 +32,11 @@ class Settings(BaseSettings):
 
     # Webhooks to loopback and private addresses are refused unless allowed (the reference's disable_loopback).
     webhook_allow_private: bool = False
-    webhook_attempts: int = 3
+    # Deliveries per webhook in all (the first and the retries), the wait before the first retry (doubling after
+    # each), and the time one attempt may take.
+    webhook_attempts: int = Field(default=3, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=1.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Start the cron scheduler in this process (queue-only replicas may turn it off).
     scheduler: bool = True

@@ -1,11 +1,17 @@
-"""Runs routes (wire contract §3): create, stream, wait, join, cancel, list, delete."""
+"""Runs routes (wire contract §3): create, stream, wait, join, cancel, list, delete; and the thread stream (§4).
+
+Headers: Content-Location is always the run's URL under its thread (the SDK reads the thread and run ids from
+it); Location is where a client reconnects: the join URL for wait, the join-stream URL for streams (a stateless
+stream's is `/runs/{run_id}/stream`, which crongraph also answers). Wait and join send a newline every
+keep-alive interval until the JSON is ready; streams send an SSE comment.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from starlette.responses import StreamingResponse
@@ -16,22 +22,29 @@ from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import uuid_param
 from crongraph.api.responses import JSONResponse
 from crongraph.api.routing import JSONRoute
-from crongraph.api.schemas import CancelMany, RunCreate
+from crongraph.api.schemas import CancelMany, RunCreate, RunSelectField, RunStatus
 from crongraph.api.sse import HEARTBEAT, frame, sse_response, with_keepalive
 from crongraph.errors import InvalidInput, NotFound
 from crongraph.storage.common import Record
 
 router = APIRouter(tags=["runs"], route_class=JSONRoute)
 
+CancelAction = Literal["interrupt", "rollback"]
 
-def _paths(run: Record, stateless: bool) -> tuple[str, str]:
-    base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
-    return base, f"/runs/{run['run_id']}" if stateless else base
+
+def _run_url(run: Record) -> str:
+    return f"/threads/{run['thread_id']}/runs/{run['run_id']}"
 
 
 async def _create(rt: Any, thread_id: str | None, body: RunCreate) -> Record:
     tid = uuid_param(thread_id, "thread") if thread_id is not None else None
     return await rt.runs.create(tid, body.given())  # type: ignore[no-any-return]
+
+
+async def _cancel_quietly(rt: Any, run_id: str) -> None:
+    """Cancel a run whose client went away; shielded, because the request's own task is being cancelled."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(rt.runs.cancel(None, [run_id], "interrupt"))
 
 
 # Background runs
@@ -40,62 +53,59 @@ async def _create(rt: Any, thread_id: str | None, body: RunCreate) -> Record:
 @router.post("/threads/{thread_id}/runs")
 async def create_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Any:
     run = await _create(rt, thread_id, body)
-    return JSONResponse(views.run(run), headers={"Content-Location": _paths(run, False)[0]})
+    return JSONResponse(views.run(run), headers={"Content-Location": _run_url(run)})
 
 
 @router.post("/runs")
 async def create_stateless_run(body: RunCreate, rt: RuntimeDep) -> Any:
     run = await _create(rt, None, body)
-    return JSONResponse(views.run(run), headers={"Content-Location": _paths(run, True)[0]})
+    return JSONResponse(views.run(run), headers={"Content-Location": _run_url(run)})
 
 
 @router.post("/runs/batch")
 async def create_batch(bodies: list[RunCreate], rt: RuntimeDep) -> Any:
-    return [views.run(await _create(rt, None, body)) for body in bodies]
+    return [views.run(run) for run in await rt.runs.create_batch([body.given() for body in bodies])]
 
 
 # Wait and join
 
 
-async def _wait_body(rt: Any, run: Record, cancel_on_disconnect: bool) -> AsyncIterator[bytes]:
+async def _wait_body(rt: Any, run_id: str, cancel_on_disconnect: bool) -> AsyncIterator[bytes]:
     async def result() -> AsyncIterator[bytes]:
-        yield serde.dumps(await rt.runs.join(run["run_id"]))
+        yield serde.dumps(await rt.runs.join(run_id))
 
     finished = False
     try:
         async for chunk in with_keepalive(result(), rt.settings.keepalive_seconds, b"\n"):
-            if chunk != b"\n":
-                finished = True
             yield chunk
+        finished = True
     finally:
         if not finished and cancel_on_disconnect:
-            await rt.runs.cancel(None, [run["run_id"]], "interrupt")
+            await _cancel_quietly(rt, run_id)
 
 
-def _wait_response(rt: Any, run: Record, body: RunCreate | None, stateless: bool) -> StreamingResponse:
-    location, content_location = _paths(run, stateless)
-    cancel = body is not None and body.on_disconnect == "cancel"
+def _wait_response(rt: Any, run: Record, cancel_on_disconnect: bool = False) -> StreamingResponse:
+    url = _run_url(run)
     return StreamingResponse(
-        _wait_body(rt, run, cancel),
+        _wait_body(rt, run["run_id"], cancel_on_disconnect),
         media_type="application/json",
-        headers={"Location": f"{location}/join", "Content-Location": content_location},
+        headers={"Location": f"{url}/join", "Content-Location": url},
     )
 
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(thread_id: str, body: RunCreate, rt: RuntimeDep) -> Any:
-    return _wait_response(rt, await _create(rt, thread_id, body), body, False)
+    return _wait_response(rt, await _create(rt, thread_id, body), body.on_disconnect == "cancel")
 
 
 @router.post("/runs/wait")
 async def wait_stateless_run(body: RunCreate, rt: RuntimeDep) -> Any:
-    return _wait_response(rt, await _create(rt, None, body), body, True)
+    return _wait_response(rt, await _create(rt, None, body), body.on_disconnect == "cancel")
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Any:
-    run = await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run"))
-    return _wait_response(rt, run, None, False)
+    return _wait_response(rt, await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run")))
 
 
 # Streams
@@ -105,12 +115,20 @@ def _mode_of(event_name: str) -> str:
     return event_name.split("|", 1)[0].split("/", 1)[0]
 
 
+def _last_event_id(value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.strip().isdigit():
+        raise InvalidInput(f"Invalid Last-Event-ID: {value!r}; expected the id of an event of this stream")
+    return int(value)
+
+
 async def _stream_body(
     rt: Any, run: Record, *, after: int, with_ids: bool, modes: set[str] | None, cancel_on_disconnect: bool
 ) -> AsyncIterator[bytes]:
     async def frames() -> AsyncIterator[bytes]:
         if run["status"] not in ("pending", "running") and not rt.broker.known(run["run_id"]):
-            return
+            return  # ended long ago: its events are gone, and the SDK reads the outcome from the run
         async for event in rt.runs.events(run["run_id"], after):
             if modes and event.name not in ("metadata", "error") and _mode_of(event.name) not in modes:
                 continue
@@ -123,12 +141,12 @@ async def _stream_body(
         finished = True
     finally:
         if not finished and cancel_on_disconnect:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(rt.runs.cancel(None, [run["run_id"]], "interrupt"))
+            await _cancel_quietly(rt, run["run_id"])
 
 
 def _stream_response(rt: Any, run: Record, body: RunCreate, stateless: bool) -> StreamingResponse:
-    location, content_location = _paths(run, stateless)
+    url = _run_url(run)
+    location = f"/runs/{run['run_id']}/stream" if stateless else f"{url}/stream"
     stream = _stream_body(
         rt,
         run,
@@ -137,7 +155,7 @@ def _stream_response(rt: Any, run: Record, body: RunCreate, stateless: bool) -> 
         modes=None,
         cancel_on_disconnect=body.on_disconnect == "cancel",
     )
-    return sse_response(stream, {"Location": f"{location}/stream", "Content-Location": content_location})
+    return sse_response(stream, {"Location": location, "Content-Location": url})
 
 
 @router.post("/threads/{thread_id}/runs/stream")
@@ -150,6 +168,23 @@ async def stream_stateless_run(body: RunCreate, rt: RuntimeDep) -> Any:
     return _stream_response(rt, await _create(rt, None, body), body, True)
 
 
+def _join_stream_response(
+    rt: Any, run: Record, cancel_on_disconnect: bool, stream_mode: list[str] | None, last_event_id: str | None
+) -> StreamingResponse:
+    modes = {m for value in stream_mode or [] for m in value.split(",") if m}
+    # A messages-tuple run's events are named `messages`.
+    modes = {"messages" if m == "messages-tuple" else m for m in modes}
+    stream = _stream_body(
+        rt,
+        run,
+        after=_last_event_id(last_event_id) or 0,
+        with_ids=True,
+        modes=modes or None,
+        cancel_on_disconnect=cancel_on_disconnect,
+    )
+    return sse_response(stream, {"Content-Location": _run_url(run)})
+
+
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")
 async def join_stream(
     thread_id: str,
@@ -160,14 +195,41 @@ async def join_stream(
     last_event_id: str | None = Header(default=None),
 ) -> Any:
     run = await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run"))
-    after = 0
-    if last_event_id:
-        if not last_event_id.strip().isdigit():
-            raise InvalidInput(f"Invalid Last-Event-ID: {last_event_id!r}")
-        after = int(last_event_id)
-    modes = {m for value in stream_mode or [] for m in value.split(",") if m} or None
-    stream = _stream_body(rt, run, after=after, with_ids=True, modes=modes, cancel_on_disconnect=cancel_on_disconnect)
-    return sse_response(stream, {"Content-Location": _paths(run, False)[0]})
+    return _join_stream_response(rt, run, cancel_on_disconnect, stream_mode, last_event_id)
+
+
+@router.get("/runs/{run_id}/stream")
+async def join_stateless_stream(
+    run_id: str,
+    rt: RuntimeDep,
+    cancel_on_disconnect: bool = False,
+    stream_mode: list[str] | None = Query(default=None),
+    last_event_id: str | None = Header(default=None),
+) -> Any:
+    """Extension: the Location of a stateless stream, so that the SDK can reconnect to it."""
+    run = await rt.runs.get(None, uuid_param(run_id, "run"))
+    return _join_stream_response(rt, run, cancel_on_disconnect, stream_mode, last_event_id)
+
+
+@router.get("/threads/{thread_id}/stream")
+async def join_thread_stream(
+    thread_id: str,
+    rt: RuntimeDep,
+    stream_mode: list[str] | None = Query(default=None),
+    last_event_id: str | None = Header(default=None),
+) -> Any:
+    """The events of the thread's runs as they happen, each run followed by `metadata` {status: run_done}; with
+    Last-Event-ID, first those after it that are still kept. The stream stays open until the client leaves.
+    `stream_mode` (run_modes, lifecycle, state_update) is accepted and, as in the reference, not applied."""
+    tid = uuid_param(thread_id, "thread")
+    await rt.threads.get(tid)
+    after = _last_event_id(last_event_id)
+
+    async def frames() -> AsyncIterator[bytes]:
+        async for event in rt.broker.subscribe_thread(tid, after):
+            yield frame(event, True)
+
+    return sse_response(with_keepalive(frames(), rt.settings.keepalive_seconds, HEARTBEAT), {})
 
 
 # Reading, cancelling, deleting
@@ -178,12 +240,12 @@ async def list_runs(
     thread_id: str,
     rt: RuntimeDep,
     limit: int = Query(default=10, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
-    status: str | None = None,
-    select: list[str] | None = Query(default=None),
+    offset: int = Query(default=0, ge=0, le=2**53),
+    status: RunStatus | None = None,
+    select: list[RunSelectField] | None = Query(default=None),
 ) -> Any:
     rows = await rt.runs.list(uuid_param(thread_id, "thread"), limit=limit, offset=offset, status=status)
-    return [views.select(views.run(r), select) for r in rows]
+    return [views.select(views.run(r), list(select) if select else None) for r in rows]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
@@ -193,25 +255,17 @@ async def get_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Any:
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
 async def cancel_run(
-    thread_id: str,
-    run_id: str,
-    rt: RuntimeDep,
-    wait: bool = False,
-    action: str = Query(default="interrupt", pattern="^(interrupt|rollback)$"),
+    thread_id: str, run_id: str, rt: RuntimeDep, wait: bool = False, action: CancelAction = "interrupt"
 ) -> Any:
     run = await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run"))
     await rt.runs.cancel(run["thread_id"], [run["run_id"]], action)
     if wait:
-        return _wait_response(rt, run, None, False)
+        return _wait_response(rt, run)
     return Response(status_code=202)
 
 
 @router.post("/runs/cancel", status_code=204)
-async def cancel_many(
-    body: CancelMany,
-    rt: RuntimeDep,
-    action: str = Query(default="interrupt", pattern="^(interrupt|rollback)$"),
-) -> Response:
+async def cancel_many(body: CancelMany, rt: RuntimeDep, action: CancelAction = "interrupt") -> Response:
     if body.status is not None:
         if body.thread_id or body.run_ids:
             raise InvalidInput("Cannot specify status together with thread_id or run_ids")

@@ -2,8 +2,10 @@
 
 Stream modes the client asks for map onto LangGraph's: `messages-tuple` becomes event `messages` with
 `[message, metadata]`; `messages` becomes `messages/metadata` then `messages/partial` / `messages/complete`;
-`events` runs astream_events. Subgraph events are named `<mode>|<ns1>|<ns2>`. The root `values` are always
-streamed internally, because the last of them is the run's output.
+`events` runs astream_events, whose root `on_chain_stream` events carry the other modes' chunks. Subgraph events
+are named `<mode>|<ns1>|<ns2>` and only sent with `subgraphs`. The root `values` are always streamed internally,
+because the last of them is the run's output; an interrupt always reaches the client as an `updates` event
+carrying `__interrupt__`, whatever modes it asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ LANGGRAPH_MODES = {"values", "updates", "custom", "debug", "tasks", "checkpoints
 STREAM_MODES = LANGGRAPH_MODES | {"messages", "messages-tuple", "events"}
 
 Emit = Callable[[str, Any], None]
+Chunk = tuple[tuple[str, ...], str, Any]
 
 
 @dataclass
@@ -49,11 +52,23 @@ def _emit_messages(outcome: Outcome, emit: Emit, name: str, chunk: Any) -> None:
 
 
 async def _astream(
-    graph: Pregel, payload: Any, config: dict[str, Any], modes: list[str], **kwargs: Any
-) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
-    async for item in graph.astream(payload, config, stream_mode=modes, subgraphs=True, **kwargs):
-        namespace, mode, chunk = item
+    graph: Pregel, payload: Any, config: dict[str, Any], modes: list[str], **kw: Any
+) -> AsyncIterator[Chunk]:
+    async for namespace, mode, chunk in graph.astream(payload, config, stream_mode=modes, subgraphs=True, **kw):
         yield tuple(namespace), mode, chunk
+
+
+async def _astream_events(
+    graph: Pregel, payload: Any, config: dict[str, Any], modes: list[str], emit: Emit, **kw: Any
+) -> AsyncIterator[Chunk]:
+    """astream_events, sending each event as `events` and yielding the stream-mode chunks its root carries."""
+    stream = graph.astream_events(payload, config, version="v2", stream_mode=modes, subgraphs=True, **kw)
+    async for event in stream:
+        if event.get("event") == "on_chain_stream" and not event.get("parent_ids"):
+            namespace, mode, chunk = event["data"]["chunk"]
+            yield tuple(namespace), mode, chunk
+        else:
+            emit("events", event)
 
 
 async def stream_graph(
@@ -69,14 +84,18 @@ async def stream_graph(
     """Run `graph` to its end, calling `emit(event, data)` for each event the client asked for."""
     outcome = Outcome()
     wanted = set(stream_modes)
-    if "events" in wanted:
-        return await _stream_events(graph, payload, config, emit=emit, outcome=outcome, **kwargs)
     modes = {"values"} | {m for m in wanted if m in LANGGRAPH_MODES}
     if wanted & {"messages", "messages-tuple"}:
         modes.add("messages")
-    async for namespace, mode, chunk in _astream(graph, payload, config, sorted(modes), **kwargs):
+    if "events" in wanted:
+        chunks = _astream_events(graph, payload, config, sorted(modes), emit, **kwargs)
+    else:
+        chunks = _astream(graph, payload, config, sorted(modes), **kwargs)
+    async for namespace, mode, chunk in chunks:
         if mode == "values" and not namespace:
             outcome.output = chunk
+            if "updates" not in wanted and isinstance(chunk, dict) and "__interrupt__" in chunk:
+                emit("updates", {"__interrupt__": chunk["__interrupt__"]})
         if namespace and not subgraphs:
             continue
         if mode == "messages":
@@ -87,19 +106,5 @@ async def stream_graph(
         elif mode in wanted:
             emit(_event_name(mode, namespace), chunk)
     if isinstance(outcome.output, dict) and "__interrupt__" in outcome.output:
-        outcome.interrupted = True
-    return outcome
-
-
-async def _stream_events(
-    graph: Pregel, payload: Any, config: dict[str, Any], *, emit: Emit, outcome: Outcome, **kwargs: Any
-) -> Outcome:
-    async for event in graph.astream_events(payload, config, version="v2", **kwargs):
-        emit("events", event)
-        if event.get("event") == "on_chain_end" and not event.get("parent_ids"):
-            outcome.output = event.get("data", {}).get("output")
-    state = await graph.aget_state(config)
-    if state.interrupts:
-        outcome.output = {**(state.values or {}), "__interrupt__": list(state.interrupts)}
         outcome.interrupted = True
     return outcome

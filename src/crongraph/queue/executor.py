@@ -88,9 +88,10 @@ class Executor:
     async def execute(self, run: Record, cancel_action: dict[str, str]) -> None:
         """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it."""
         run_id = run["run_id"]
+        self._broker.start(run_id, run["thread_id"])
         emit = lambda name, data: self._broker.publish(run_id, name, data)  # noqa: E731
         emit("metadata", {"run_id": run_id, "attempt": run["attempt"]})
-        status, output, error, interrupts = "success", None, None, None
+        status, output, error, interrupts, stopped = "success", None, None, None, False
         try:
             async with self._db.read() as conn:
                 assistant = await assistants.get(conn, run["assistant_id"])
@@ -110,12 +111,14 @@ class Executor:
                 context=context,
                 interrupt_before=kwargs.get("interrupt_before"),
                 interrupt_after=kwargs.get("interrupt_after"),
-                durability=kwargs.get("durability") or "async",
+                durability=_durability(kwargs),
             )
             output = serde.to_jsonable(outcome.output)
-            if outcome.interrupted:
-                state = await graph.aget_state(config)
+            # Only a run that may have stopped early pays for reading the state back.
+            if outcome.interrupted or kwargs.get("interrupt_before") or kwargs.get("interrupt_after"):
+                state = await graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
                 interrupts = serde.to_jsonable({t.id: list(t.interrupts) for t in state.tasks if t.interrupts})
+                stopped = bool(state.next)
         except asyncio.CancelledError:
             action = cancel_action.get(run_id)
             if action is None:
@@ -125,17 +128,39 @@ class Executor:
             log.warning("run %s failed: %s: %s", run_id, type(exc).__name__, exc)
             status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
             emit("error", error)
+        final: Record = {**run, "status": status, "output": output, "error": error}
+        recorded: Record | None = None
         try:
-            await self._record(run, status, output, error, interrupts, cancel_action.get(run_id))
+            recorded = await self._record(run, status, output, error, interrupts, stopped, cancel_action.get(run_id))
+            final = recorded or final
         finally:
-            self._broker.close(run_id)
+            self._broker.close(run_id, final)
+        if recorded is not None:
+            for hook in self.finished_hooks:
+                try:
+                    hook(recorded)
+                except Exception:
+                    log.exception("run %s: a finished hook failed", run_id)
 
     async def _record(
-        self, run: Record, status: str, output: Any, error: Any, interrupts: Any, cancel: str | None
-    ) -> None:
+        self,
+        run: Record,
+        status: str,
+        output: Any,
+        error: Any,
+        interrupts: Any,
+        stopped: bool,
+        cancel: str | None,
+    ) -> Record | None:
+        """Write the outcome under the lease and bring the thread up to date; None when the lease was lost."""
         run_id, thread_id = run["run_id"], run["thread_id"]
         now = self._clock.now()
         rollback = cancel == "rollback"
+        checkpointer = self._persistence.checkpointer
+        if rollback:
+            # Before the run's end is committed: the next run on the thread may start the moment it is, and must
+            # not build on what this run wrote.
+            await checkpointer.adelete_for_runs([run_id])  # type: ignore[attr-defined]
         delete_thread = False
         async with self._db.write() as conn:
             finished = await runs.finish(
@@ -143,7 +168,7 @@ class Executor:
             )
             if finished is None:
                 log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
-                return
+                return None
             if rollback:
                 await runs.delete_one(conn, run_id)
             remaining = await runs.inflight_on_thread(conn, thread_id)
@@ -155,7 +180,7 @@ class Executor:
                     changes["status"] = "busy"
                 elif status == "error":
                     changes["status"] = "error"
-                elif interrupts:
+                elif interrupts or stopped:
                     changes["status"] = "interrupted"
                 else:
                     changes["status"] = "idle"
@@ -166,10 +191,15 @@ class Executor:
                         changes["values"] = {k: v for k, v in output.items() if k != "__interrupt__"}
                         changes["state_updated_at"] = now
                 await threads.update_fields(conn, thread_id, **changes)
-        checkpointer = self._persistence.checkpointer
         if delete_thread:
             await checkpointer.adelete_thread(thread_id)
-        elif rollback:
-            await checkpointer.adelete_for_runs([run_id])
-        for hook in self.finished_hooks:
-            hook(finished)
+        return finished
+
+
+def _durability(kwargs: dict[str, Any]) -> str:
+    if kwargs.get("durability"):
+        return str(kwargs["durability"])
+    # The deprecated flag: checkpoints during the run, or only at its end.
+    if kwargs.get("checkpoint_during") is False:
+        return "exit"
+    return "async"

@@ -14,6 +14,7 @@ from typing import Any
 from crongraph import notify
 from crongraph.errors import BadRequest, Conflict, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
+from crongraph.queue import webhooks
 from crongraph.services.context import ServiceContext
 from crongraph.services.threads import ThreadService
 from crongraph.storage import assistants, runs, threads
@@ -73,13 +74,18 @@ class RunService:
             f"- One of the registered graphs: {graphs}"
         )
 
-    def _validate(self, thread_id: str | None, body: dict[str, Any]) -> None:
+    def _validate(self, thread_id: str | None, body: dict[str, Any], *, webhook: bool = True) -> None:
         config = body.get("config") or {}
         if config.get("configurable") and body.get("context"):
             raise BadRequest("Cannot specify both configurable and context. Prefer setting context alone.")
         command = body.get("command") or {}
         if thread_id is None and command.get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming.")
+        # A cron's webhook was checked when the cron was saved; its fires are not refused later.
+        if webhook and body.get("webhook"):
+            problem = webhooks.check_url(body["webhook"], allow_private=self.ctx.settings.webhook_allow_private)
+            if problem:
+                raise InvalidInput(problem)
 
     async def create(
         self,
@@ -95,7 +101,7 @@ class RunService:
         the caller notifies the queue; otherwise in a transaction of its own."""
         body = dict(body)
         _sanitize(body)
-        self._validate(thread_id, body)
+        self._validate(thread_id, body, webhook=cron is None)
         assistant_id = self.resolve_assistant(body.get("assistant_id"))
         if conn is not None:
             run, _cancelled = await self._create_in(conn, thread_id, body, assistant_id, priority, extra_metadata, cron)
@@ -104,6 +110,23 @@ class RunService:
             run, cancelled = await self._create_in(own, thread_id, body, assistant_id, priority, extra_metadata, cron)
         await self.after_commit(run, cancelled)
         return run
+
+    async def create_batch(self, bodies: list[dict[str, Any]]) -> list[Record]:
+        """Stateless runs, all created in one transaction or none."""
+        prepared = []
+        for body in bodies:
+            body = dict(body)
+            _sanitize(body)
+            self._validate(None, body)
+            prepared.append((body, self.resolve_assistant(body.get("assistant_id"))))
+        created = []
+        async with self.ctx.db.write() as conn:
+            for body, assistant_id in prepared:
+                run, _ = await self._create_in(conn, None, body, assistant_id, INTERACTIVE, None, None)
+                created.append(run)
+        for run in created:
+            await self.after_commit(run, [])
+        return created
 
     async def after_commit(self, run: Record | None, cancelled: list[tuple[str, str]]) -> None:
         for run_id, action in cancelled:
@@ -206,15 +229,17 @@ class RunService:
     async def _supersede(self, conn: Any, inflight: list[Record], action: str, now: datetime) -> list[tuple[str, str]]:
         pending = [r["run_id"] for r in inflight if r["status"] == "pending"]
         running = [r["run_id"] for r in inflight if r["status"] == "running"]
+        ended: list[Record] = []
         if pending:
-            await runs.cancel_pending(conn, pending, now)
+            ended = await runs.cancel_pending(conn, pending, now)
             if action == "rollback":
                 for run_id in pending:
                     await runs.delete_one(conn, run_id)
         if running:
             await runs.request_cancel(conn, running, action)
-        for run_id in pending:
-            self.ctx.broker.close(run_id)
+        # Whoever waits on a cancelled pending run learns its end here (the transaction commits right after).
+        for run in ended:
+            self.ctx.broker.close(run["run_id"], run)
         return [(run_id, action) for run_id in running]
 
     # Reading
@@ -233,24 +258,37 @@ class RunService:
             return await runs.list_for_thread(conn, thread_id, limit=limit, offset=offset, status=status)
 
     async def wait_for_end(self, run_id: str) -> Record:
-        """Block until the run is in a terminal state; the local broker signals at once, the database is the
-        authority (the run may execute on another replica)."""
+        """Block until the run is in a terminal state and return its final record. A run that ended in this
+        process is answered by the broker without a query; otherwise the database is the authority (the run may
+        execute on another replica), polled once a second in case its end is not signalled here."""
+        broker = self.ctx.broker
+        seen = False
         while True:
+            final = broker.final(run_id)
+            if final is not None:
+                return final
             async with self.ctx.db.read() as conn:
                 run = await runs.get(conn, run_id)
             if run is None:
+                final = broker.final(run_id)
+                if final is not None:
+                    return final
+                if seen:
+                    # Ended elsewhere and deleted with its temporary thread, or rolled back.
+                    return {"run_id": run_id, "status": "interrupted", "output": None, "error": None}
                 raise NotFound(f"Run {run_id} not found")
+            seen = True
             if run["status"] in runs.TERMINAL:
                 return run
             try:
-                await asyncio.wait_for(self.ctx.broker.wait_done(run_id), timeout=1.0)
+                await asyncio.wait_for(broker.wait_done(run_id), timeout=1.0)
             except TimeoutError:
                 pass
 
     async def join(self, run_id: str) -> Any:
         run = await self.wait_for_end(run_id)
         thread_values = None
-        if run.get("output") is None:
+        if run.get("output") is None and run.get("thread_id"):
             async with self.ctx.db.read() as conn:
                 thread = await threads.get(conn, run["thread_id"])
             thread_values = thread["values"] if thread else None
