@@ -1,14 +1,14 @@
 """Builds the server for the chosen backend and starts and stops its parts in order. Nothing else knows which
-backend it runs on: this is the one place that chooses the notifier and the savers.
+backend it runs on: this is the one place that chooses the notifier, the stream broker and the savers.
 
-Start order: schema → graph savers → system assistants → notifier → reaper → queue → scheduler. Stop is the
-reverse, and idempotent.
+Start order: schema → graph savers → system assistants → notifier → broker → reaper → queue → scheduler. Stop is
+the reverse, and idempotent.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crongraph.api import views
 from crongraph.clock import Clock, SystemClock
@@ -30,6 +30,9 @@ from crongraph.settings import Settings
 from crongraph.storage.database import Database
 from crongraph.streams.broker import StreamBroker
 
+if TYPE_CHECKING:
+    from crongraph.streams.pg_broker import PgBroker
+
 log = logging.getLogger("crongraph")
 
 
@@ -40,6 +43,7 @@ class Runtime:
         self.clock = clock or SystemClock()
         self._started = False
         self._persistence: Persistence | None = None
+        self._pg_broker: PgBroker | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -54,7 +58,10 @@ class Runtime:
             self._persistence = await open_sqlite(settings.data_dir)
             notifier = LocalNotifier()
         self.graphs.bind(self._persistence)
-        self.broker = StreamBroker(settings.stream_retention_seconds)
+        if settings.is_postgres:
+            self.broker = self._postgres_broker(notifier)
+        else:
+            self.broker = StreamBroker(settings.stream_retention_seconds)
         self.ctx = ServiceContext(
             settings=settings,
             db=self.db,
@@ -71,6 +78,7 @@ class Runtime:
         self.store = self._persistence.store
         await self.assistants.ensure_system_assistants()
         await notifier.start()
+        await self._start_broker()
         self.executor = Executor(self.db, self.graphs, self._persistence, self.broker, self.clock)
         self.webhooks = WebhookSender(
             views.run,
@@ -108,6 +116,21 @@ class Runtime:
 
         return PostgresNotifier(self.db.url)
 
+    def _postgres_broker(self, notifier: Notifier) -> StreamBroker:
+        # Any replica may stream or join a run another executes: events go through the database.
+        from crongraph.streams.pg_broker import PgBroker
+
+        self._pg_broker = PgBroker(self.db, notifier, self.clock, self.settings.stream_retention_seconds)
+        return self._pg_broker
+
+    async def _start_broker(self) -> None:
+        if self._pg_broker is not None:
+            await self._pg_broker.open()
+
+    async def _stop_broker(self) -> None:
+        if self._pg_broker is not None:
+            await self._pg_broker.aclose()
+
     async def stop(self) -> None:
         if not self._started:
             return
@@ -116,6 +139,7 @@ class Runtime:
         await self.queue.stop()
         await self.webhooks.stop()
         await self.reaper.stop()
+        await self._stop_broker()
         await self.ctx.notifier.stop()
         if self._persistence is not None:
             await self._persistence.close()

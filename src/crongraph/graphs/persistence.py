@@ -56,10 +56,11 @@ async def open_sqlite(data_dir: Path) -> Persistence:
 
 
 async def open_postgres(url: str) -> Persistence:
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
+
+    from crongraph.graphs.postgres_saver import PostgresSaver
 
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     stack = AsyncExitStack()
@@ -67,13 +68,14 @@ async def open_postgres(url: str) -> Persistence:
         pool = AsyncConnectionPool(
             plain,
             min_size=1,
-            max_size=20,
+            # Per replica; with crongraph's own pool and the notifier, a replica holds at most ~45 connections.
+            max_size=12,
             open=False,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
         await pool.open()
         stack.push_async_callback(pool.close)
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
         # Replicas may start together: serialize the savers' own migrations.
         async with pool.connection() as conn:

@@ -5,7 +5,7 @@ a lost notification costs latency, never correctness. Channels form a closed set
 - RUNS:   a run became claimable (payload: run id or "")
 - CANCEL: a running run should stop (payload: run id)
 - CRONS:  a cron was created, changed or deleted (payload: cron id)
-- RUN_EVENTS: reserved for cross-replica streaming
+- RUN_EVENTS: a run's events were stored (payload: run id, or "<run id>:end" once it ended); PostgreSQL only
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Protocol
 RUNS = "crongraph_runs"
 CANCEL = "crongraph_cancel"
 CRONS = "crongraph_crons"
+RUN_EVENTS = "crongraph_run_events"
+CHANNELS = (RUNS, CANCEL, CRONS, RUN_EVENTS)
 
 Listener = Callable[[str], None]
 

@@ -4,6 +4,8 @@ Invariants the database itself enforces:
 - (cron_id, scheduled_for) is the primary key of cron_fires: one occurrence can never produce two runs.
 - Deleting a thread deletes its runs and crons; deleting an assistant deletes its versions and crons; deleting a
   cron deletes its fire log but never the runs it created (runs.cron_id is not a foreign key).
+- (run_id, seq) is the primary key of run_events, so a run's event log has one order and no gaps; run_events has
+  no foreign key because events are written after the fact (a rolled-back run is deleted before its end is).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -172,3 +175,35 @@ cron_fires = Table(
     Column("detail", Text),
 )
 Index("ix_cron_fires_fired", cron_fires.c.cron_id, cron_fires.c.fired_at)
+
+# A run's stream events, for replicas other than the one executing it (PostgreSQL; see streams/pg_broker.py).
+# seq counts from 1 and is the SSE event id; the row with seq 0 marks the end of the stream.
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("run_id", Id, primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("name", String, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_run_events_created", run_events.c.created_at)
+
+# The thread-centric stream's event log (streams/thread_log.py): one order per thread, `seq` from 1, kept across
+# runs and restarts. `mark` is "open" on a run's root `running` event and "end" on its root terminal event; the
+# unique (run_id, mark) index lets every writer (the executor, the janitor of another replica) try to end a run
+# and guarantees that only one of them does. Deleting a thread deletes its log.
+thread_events = Table(
+    "thread_events",
+    metadata,
+    Column("thread_id", Id, ForeignKey("threads.thread_id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", Id, nullable=False),
+    Column("channel", String, nullable=False),
+    Column("namespace", Json, nullable=False),
+    Column("mark", String(8)),
+    # The whole event envelope as sent to clients (JSON).
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ux_thread_events_mark", thread_events.c.run_id, thread_events.c.mark, unique=True)

@@ -1,0 +1,63 @@
+"""Run events in the database (PostgreSQL): the log other replicas read a run's stream from.
+
+Rows are (run_id, seq) with seq = the SSE event id, counted from 1 by the one process executing the run; the row
+with seq 0 (END) says the stream is over. Writes are idempotent (a retried batch inserts nothing twice), and the
+hint that new events exist is sent in the same transaction, so whoever is woken already sees the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crongraph.storage.tables import run_events, runs
+
+END = 0
+_NOTIFY = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS hint(payload)")
+
+
+async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows have run_id, seq, name, data (JSON bytes) and created_at."""
+    if rows:
+        await conn.execute(insert(run_events).on_conflict_do_nothing(), list(rows))
+
+
+async def notify(conn: AsyncConnection, channel: str, payloads: Sequence[str]) -> None:
+    """NOTIFY each payload; delivered when the surrounding transaction commits."""
+    if payloads:
+        await conn.execute(_NOTIFY, {"channel": channel, "payloads": list(payloads)})
+
+
+async def read_after(conn: AsyncConnection, run_id: str, after: int, limit: int) -> tuple[list[Any], bool]:
+    """Events with seq > after in order, and whether the END row exists (read in the same snapshot)."""
+    query = (
+        select(run_events.c.seq, run_events.c.name, run_events.c.data)
+        .where(run_events.c.run_id == run_id, or_(run_events.c.seq > after, run_events.c.seq == END))
+        .order_by(run_events.c.seq)
+        .limit(limit + 2)
+    )
+    rows = list((await conn.execute(query)).all())
+    if rows and rows[0].seq == END:
+        events = rows[1:]
+        return events[:limit], len(events) <= limit
+    return rows[:limit], False
+
+
+async def has_ended(conn: AsyncConnection, run_id: str) -> bool:
+    query = select(exists().where(run_events.c.run_id == run_id, run_events.c.seq == END))
+    return bool((await conn.execute(query)).scalar_one())
+
+
+async def purge(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Forget the events of runs that ended (or were deleted) before `cutoff`; runs in flight keep theirs."""
+    still_wanted = exists().where(
+        runs.c.run_id == run_events.c.run_id,
+        or_(runs.c.status.in_(("pending", "running")), and_(runs.c.ended_at.is_not(None), runs.c.ended_at >= cutoff)),
+    )
+    result = await conn.execute(delete(run_events).where(run_events.c.created_at < cutoff, ~still_wanted))
+    return int(result.rowcount)

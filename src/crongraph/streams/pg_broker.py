@@ -1,0 +1,264 @@
+"""The run event broker for PostgreSQL, where a run executes on one replica and may be streamed, joined or waited
+for from any other. It is a StreamBroker (streams/broker.py), which keeps doing everything that concerns this
+process: the executing replica's memory log, its own subscribers, the thread logs, final records.
+
+What it adds: the replica executing a run also appends the run's events to the run_events table. One writer task
+flushes whatever has accumulated in one transaction, together with a RUN_EVENTS notification, so a burst of runs
+costs a few round trips, never one per event, and `publish()` never waits for the database. A subscriber on any
+other replica reads the table after its cursor (Last-Event-ID), woken by the notification or, since notifications
+are hints, by a one-second poll.
+
+Invariants:
+- An event's id is its position in the run's log, assigned by the one process executing the run; rows are
+  (run_id, seq) with seq = id, so every replica replays the same ids and resumption works anywhere.
+- The END row (seq 0) is written after every event of the run, in the same or a later transaction.
+- A run whose executor died writes no END row. Its subscribers end once the run is ended in storage (the reaper)
+  and a grace period has passed without the END row; if it ended in error they get that error as a last event.
+- Events are forgotten `retention` seconds after their run ended, here and in the table (purged by every replica;
+  the purge is idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from crongraph import notify, serde
+from crongraph.clock import Clock
+from crongraph.notify import Notifier
+from crongraph.storage import events, runs
+from crongraph.storage.database import Database
+from crongraph.streams.broker import Event, StreamBroker
+
+log = logging.getLogger("crongraph.streams")
+
+PAGE = 500
+# How long a subscriber waits for the END row once storage says the run has ended.
+END_GRACE = timedelta(seconds=3)
+PURGE_EVERY = 60.0
+_ENDED_MEMORY = 10_000
+
+
+class PgBroker(StreamBroker):
+    def __init__(
+        self, db: Database, notifier: Notifier, clock: Clock, retention: float = 300.0, *, poll: float = 1.0
+    ) -> None:
+        super().__init__(retention)
+        self._db = db
+        self._notifier = notifier
+        self._clock = clock
+        self._poll = poll
+        # Subscribers and waiters on this replica, per run, poked by hints and by local publishes.
+        self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        # Runs another replica announced as ended, most recent last (for is_done and wait_done without a query).
+        self._ended: dict[str, None] = {}
+        self._outbox: list[dict[str, Any]] = []
+        self._outbox_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # Lifecycle
+
+    async def open(self) -> None:
+        """Begin storing and hearing about events (StreamBroker.start is about one run, hence the name)."""
+        if self._tasks:
+            return
+        self._notifier.listen(notify.RUN_EVENTS, self._on_hint)
+        self._tasks = [
+            asyncio.create_task(self._write_forever(), name="crongraph-events-writer"),
+            asyncio.create_task(self._purge_forever(), name="crongraph-events-purge"),
+        ]
+
+    async def aclose(self) -> None:
+        """Flush what was published (a stopping executor's last events matter to remote subscribers), then stop."""
+        if not self._tasks:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._flush(), timeout=5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    # Publishing (the executing replica)
+
+    def publish(self, run_id: str, name: str, data: Any) -> None:
+        super().publish(run_id, name, data)
+        event = self._runs[run_id].log.events[-1]
+        self._poke(run_id)  # a subscriber here that started before this replica claimed the run
+        self._queue(run_id, event.id, event.name, event.data)
+
+    def close(self, run_id: str, final: dict[str, Any] | None = None) -> None:
+        if super().is_done(run_id):
+            return
+        super().close(run_id, final)
+        self._poke(run_id)
+        self._queue(run_id, events.END, "end", b"")
+
+    def _queue(self, run_id: str, seq: int, name: str, data: bytes) -> None:
+        row = {"run_id": run_id, "seq": seq, "name": name, "data": data, "created_at": self._clock.now()}
+        self._outbox.append(row)
+        self._outbox_ready.set()
+
+    async def _write_forever(self) -> None:
+        backoff = 0.05
+        while True:
+            await self._outbox_ready.wait()
+            try:
+                await self._flush()
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("storing run events failed; retrying in %.2fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _flush(self) -> None:
+        self._outbox_ready.clear()
+        batch, self._outbox = self._outbox, []
+        if not batch:
+            return
+        hints: dict[str, str] = {}
+        for row in batch:
+            hints[row["run_id"]] = row["run_id"] + (":end" if row["seq"] == events.END else "")
+        try:
+            async with self._db.write() as conn:
+                await events.append(conn, batch)
+                await events.notify(conn, notify.RUN_EVENTS, list(hints.values()))
+        except BaseException:
+            self._outbox[:0] = batch  # kept in order; the insert is idempotent
+            self._outbox_ready.set()
+            raise
+
+    # Hints
+
+    def _on_hint(self, payload: str) -> None:
+        if not payload:  # the listener reconnected: anything may have happened
+            for watchers in list(self._watchers.values()):
+                for waiter in watchers:
+                    waiter.set()
+            return
+        run_id, _, tag = payload.partition(":")
+        if tag == "end":
+            self._ended[run_id] = None
+            if len(self._ended) > _ENDED_MEMORY:
+                del self._ended[next(iter(self._ended))]
+        self._poke(run_id)
+
+    def _poke(self, run_id: str) -> None:
+        for waiter in self._watchers.get(run_id, ()):
+            waiter.set()
+
+    def _watch(self, run_id: str) -> asyncio.Event:
+        waiter = asyncio.Event()
+        self._watchers[run_id].add(waiter)
+        return waiter
+
+    def _unwatch(self, run_id: str, waiter: asyncio.Event) -> None:
+        watchers = self._watchers.get(run_id)
+        if watchers is not None:
+            watchers.discard(waiter)
+            if not watchers:
+                del self._watchers[run_id]
+
+    async def _sleep(self, waiter: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.wait(), timeout=self._poll)
+
+    # Reading (any replica)
+
+    def known(self, run_id: str) -> bool:
+        """Always: another replica may hold events for any run, and subscribe() asks the table."""
+        return True
+
+    def is_done(self, run_id: str) -> bool:
+        return super().is_done(run_id) or run_id in self._ended
+
+    def _executed_here(self, run_id: str) -> bool:
+        """This process published or closed the run: its memory log holds every event from id 1."""
+        return super().known(run_id)
+
+    async def subscribe(self, run_id: str, after: int = 0) -> AsyncIterator[Event]:
+        """Every event after `after`, then live ones, until the run ends."""
+        cursor = after
+        waiter = self._watch(run_id)
+        try:
+            while True:
+                if self._executed_here(run_id):
+                    async for event in super().subscribe(run_id, cursor):
+                        yield event
+                    return
+                waiter.clear()
+                async with self._db.read() as conn:
+                    rows, ended = await events.read_after(conn, run_id, cursor, PAGE)
+                for row in rows:
+                    cursor = row.seq
+                    yield Event(row.seq, row.name, bytes(row.data))
+                if ended:
+                    return
+                if len(rows) == PAGE:
+                    continue
+                if not rows:
+                    outcome = await self._ended_without_end(run_id)
+                    if outcome is not None:
+                        if outcome.get("synthesize"):
+                            yield Event(cursor + 1, "error", serde.dumps(outcome["error"]))
+                        return
+                await self._sleep(waiter)
+        finally:
+            self._unwatch(run_id, waiter)
+
+    async def _ended_without_end(self, run_id: str) -> dict[str, Any] | None:
+        """None while the stream may still go on. Otherwise the run is over in storage and its END row did not
+        come within the grace period (its executor died, or it ended long ago and its events were purged)."""
+        async with self._db.read() as conn:
+            run = await runs.get(conn, run_id)
+        if run is not None and run["status"] not in runs.TERMINAL:
+            return None
+        ended_at: datetime | None = run.get("ended_at") if run is not None else None
+        now = self._clock.now()
+        if ended_at is not None and now - ended_at < END_GRACE:
+            return None
+        recent = ended_at is not None and now - ended_at < timedelta(seconds=self._retention)
+        if run is not None and run["status"] == "error" and recent and run.get("error"):
+            return {"synthesize": True, "error": run["error"]}
+        return {"synthesize": False}
+
+    async def wait_done(self, run_id: str) -> None:
+        if self._executed_here(run_id):
+            await super().wait_done(run_id)
+            return
+        waiter = self._watch(run_id)
+        try:
+            while not self._executed_here(run_id):
+                waiter.clear()
+                if self.is_done(run_id):
+                    return
+                async with self._db.read() as conn:
+                    if await events.has_ended(conn, run_id):
+                        return
+                await self._sleep(waiter)
+        finally:
+            self._unwatch(run_id, waiter)
+        await super().wait_done(run_id)
+
+    # Housekeeping
+
+    async def _purge_forever(self) -> None:
+        while True:
+            # Jittered, so that replicas started together do not purge in lockstep.
+            await asyncio.sleep(PURGE_EVERY * random.uniform(0.5, 1.5))
+            try:
+                cutoff = self._clock.now() - timedelta(seconds=self._retention)
+                async with self._db.write() as conn:
+                    purged = await events.purge(conn, cutoff)
+                if purged:
+                    log.debug("purged %d run events", purged)
+            except Exception:
+                log.exception("purging run events failed")
