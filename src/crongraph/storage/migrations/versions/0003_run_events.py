@@ -1,7 +1,7 @@
 """run_events: each run's stream events, so any replica can serve a stream or a join of a run another executes.
 
 Revision ID: 0003_run_events
-Revises: 0001
+Revises: 0002
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import crongraph.storage.tables
 
 revision = "0003_run_events"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
