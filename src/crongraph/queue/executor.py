@@ -84,6 +84,8 @@ class Executor:
         self._broker = broker
         self._clock = clock
         self.finished_hooks: list[Any] = []
+        # streams/run_tap.ProtocolRuns, set by runtime.py: thread-stream runs also write the thread's event log.
+        self.protocol: Any = None
 
     async def execute(self, run: Record, cancel_action: dict[str, str]) -> None:
         """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it."""
@@ -91,7 +93,11 @@ class Executor:
         self._broker.start(run_id, run["thread_id"])
         emit = lambda name, data: self._broker.publish(run_id, name, data)  # noqa: E731
         emit("metadata", {"run_id": run_id, "attempt": run["attempt"]})
+        tap = self.protocol.tap(run) if self.protocol is not None else None
+        if tap is not None:
+            await tap.start()
         status, output, error, interrupts, stopped = "success", None, None, None, False
+        graph: Any = None
         try:
             async with self._db.read() as conn:
                 assistant = await assistants.get(conn, run["assistant_id"])
@@ -101,7 +107,7 @@ class Executor:
             config = build_config(run, assistant)
             graph = await self._graphs.get(assistant["graph_id"], config)
             context = {**(assistant.get("context") or {}), **(kwargs.get("context") or {})} or None
-            outcome = await stream_graph(
+            outcome = await (tap.stream if tap is not None else stream_graph)(
                 graph,
                 _graph_input(kwargs),
                 config,
@@ -128,13 +134,20 @@ class Executor:
             log.warning("run %s failed: %s: %s", run_id, type(exc).__name__, exc)
             status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
             emit("error", error)
+        cancel = cancel_action.get(run_id)
+        values = output
+        if status != "success" and cancel != "rollback" and graph is not None:
+            # Stopped part way: the thread holds whatever the run checkpointed before it stopped.
+            values = await _checkpointed_values(graph, run["thread_id"])
         final: Record = {**run, "status": status, "output": output, "error": error}
         recorded: Record | None = None
         try:
-            recorded = await self._record(run, status, output, error, interrupts, stopped, cancel_action.get(run_id))
+            recorded = await self._record(run, status, output, values, error, interrupts, stopped, cancel)
             final = recorded or final
         finally:
             self._broker.close(run_id, final)
+            if tap is not None:
+                await tap.finish(status, error, interrupts)
         if recorded is not None:
             for hook in self.finished_hooks:
                 try:
@@ -147,6 +160,7 @@ class Executor:
         run: Record,
         status: str,
         output: Any,
+        values: Any,
         error: Any,
         interrupts: Any,
         stopped: bool,
@@ -187,13 +201,22 @@ class Executor:
                 if not rollback:
                     changes["error"] = error if status == "error" else None
                     changes["interrupts"] = interrupts or {}
-                    if isinstance(output, dict):
-                        changes["values"] = {k: v for k, v in output.items() if k != "__interrupt__"}
+                    if isinstance(values, dict):
+                        changes["values"] = {k: v for k, v in values.items() if k != "__interrupt__"}
                         changes["state_updated_at"] = now
                 await threads.update_fields(conn, thread_id, **changes)
         if delete_thread:
             await checkpointer.adelete_thread(thread_id)
         return finished
+
+
+async def _checkpointed_values(graph: Any, thread_id: str) -> Any:
+    try:
+        state = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    except Exception:
+        log.exception("reading the state of thread %s after its run stopped failed", thread_id)
+        return None
+    return serde.to_jsonable(state.values) if state.values else None
 
 
 def _durability(kwargs: dict[str, Any]) -> str:
