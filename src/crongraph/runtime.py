@@ -104,6 +104,7 @@ class Runtime:
             owner=self.queue.owner,
             embedded=not settings.is_postgres,
         )
+        self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
         self.scheduler = CronScheduler(self.ctx, self.runs)
         await self.reaper.start()
         await self.queue.start()

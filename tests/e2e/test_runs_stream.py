@@ -307,3 +307,25 @@ def test_sync_client_streams(sync_client: Any) -> None:
         if part.event == "metadata" and part.data.get("status") == "run_done":
             break
     assert thread_events == ["metadata", "updates", "metadata"]
+
+
+async def test_keepalives_while_nothing_happens(server_factory: Any) -> None:
+    server = server_factory(env={"CRONGRAPH_KEEPALIVE_SECONDS": "0.2"})
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            tid = (await http.post("/threads", json={})).json()["thread_id"]
+            slow = {"assistant_id": "slow", "input": {**HUMAN, "delay": 1}}
+            # wait: newlines until the JSON is ready, which clients parse through (leading whitespace).
+            r = await http.post(f"/threads/{tid}/runs/wait", json=slow)
+            assert r.content.startswith(b"\n\n")
+            assert r.json()["messages"][-1]["content"] == "echo: hi"
+            # A stream: SSE comments between events.
+            r = await http.post(f"/threads/{tid}/runs/stream", json=slow)
+            assert r.text.count(": heartbeat\r\n\r\n") >= 2
+            assert r.text.count("event: values") == 2
+            # The thread stream, even with no run at all.
+            async with http.stream("GET", f"/threads/{tid}/stream") as r:
+                lines = r.aiter_lines()
+                assert await asyncio.wait_for(anext(lines), timeout=5) == ": heartbeat"
+    finally:
+        server.stop()

@@ -216,3 +216,26 @@ def test_sync_client_webhook(hook_server: ServerProcess, receiver: Receiver) -> 
         assert receiver.for_path("/sync")[0]["body"]["status"] == "success"
     finally:
         client.http.client.close()
+
+
+async def test_run_lost_with_its_worker_posts_an_error(
+    server_factory: Callable[..., ServerProcess], receiver: Receiver
+) -> None:
+    receiver.reset()
+    server = server_factory(env={"CRONGRAPH_WEBHOOK_ALLOW_PRIVATE": "true", "CRONGRAPH_LEASE_SECONDS": "2"})
+    try:
+        client = get_client(url=server.url)
+        thread = await client.threads.create()
+        run = await client.runs.create(
+            thread["thread_id"], "slow", input=said("doomed", 60), webhook=f"{receiver.url}/lost"
+        )
+        await wait_for_status(client, thread["thread_id"], run["run_id"], "running")
+        await client.http.client.aclose()
+        server.kill()
+        server.start()
+        [delivery] = await receiver.wait_for("/lost", 1)
+        assert delivery["body"]["run_id"] == run["run_id"]
+        assert delivery["body"]["status"] == "error"
+        assert delivery["body"]["error"]["error"] == "WorkerLost"
+    finally:
+        server.stop()

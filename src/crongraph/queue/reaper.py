@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from crongraph.clock import Clock
 from crongraph.storage import runs, threads
+from crongraph.storage.common import Record
 from crongraph.storage.database import Database
 
 log = logging.getLogger("crongraph.reaper")
@@ -28,6 +30,8 @@ class Reaper:
         self._owner = owner
         self._embedded = embedded
         self._task: asyncio.Task[None] | None = None
+        # Called with the record of each run it ended, like Executor.finished_hooks (webhooks).
+        self.finished_hooks: list[Callable[[Record], None]] = []
 
     async def start(self) -> None:
         if self._task is not None:
@@ -73,4 +77,10 @@ class Reaper:
                 )
             ended += 1
             log.warning("run %s ended: its worker %s is gone", run["run_id"], run["lease_owner"])
+            final = {**run, "status": "error", "error": error, "ended_at": now, "updated_at": now}
+            for hook in self.finished_hooks:
+                try:
+                    hook(final)
+                except Exception:
+                    log.exception("run %s: a finished hook failed", run["run_id"])
         return ended
