@@ -3,6 +3,7 @@ search, count, delete and its cascade to crons, and the graph, schemas and subgr
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -10,9 +11,9 @@ import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
-from tests.support.server import ServerProcess
+from tests.support.server import FIXTURE_CONFIG, ServerProcess
 
-GRAPHS = ["agent", "echo", "slow", "fails", "ask", "nested", "chatty", "factory"]
+GRAPHS = list(json.loads(FIXTURE_CONFIG.read_text())["graphs"])
 SYSTEM_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 AGENT_ID = "fe096781-5601-53d2-b2f6-0d3403f7e9ca"
 

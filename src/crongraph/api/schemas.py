@@ -19,6 +19,8 @@ Durability = Literal["sync", "async", "exit"]
 SortOrder = Literal["asc", "desc"]
 Json = dict[str, Any]
 MAX_OFFSET = 2**53
+# A hundred years, in minutes: longer time-to-lives overflow date arithmetic and mean "forever" anyway.
+MAX_TTL_MINUTES = 100 * 366 * 24 * 60
 
 
 class Body(BaseModel):
@@ -105,7 +107,7 @@ class SetLatest(Body):
 
 class Ttl(Body):
     # Minutes, as the reference counts them.
-    ttl: float = Field(gt=0, allow_inf_nan=False)
+    ttl: float = Field(gt=0, le=MAX_TTL_MINUTES, allow_inf_nan=False)
     strategy: Literal["delete"] = "delete"
 
 
@@ -360,7 +362,7 @@ class StorePut(Body):
     value: Json
     index: Literal[False] | list[str] | None = None
     # Minutes until the item expires; None keeps it forever.
-    ttl: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    ttl: float | None = Field(default=None, gt=0, le=MAX_TTL_MINUTES, allow_inf_nan=False)
 
 
 class StoreDelete(Body):
