@@ -283,6 +283,8 @@ def test_refused_writes_change_nothing(sweep: Sweep) -> None:
         ("POST", "/threads", {"supersteps": "x"}),
         ("POST", "/threads", {"supersteps": superstep, "graph_id": "agent"}),
         ("POST", "/threads", {"supersteps": [{"updates": [{"values": {"count": 1}}]}]}),
+        ("POST", "/threads", {"graph_id": "agent", "supersteps": [{"updates": [{"command": {"bogus": 1}}]}]}),
+        ("POST", "/threads", {"graph_id": "agent", "supersteps": [{"updates": []}]}),
         ("POST", "/threads", {"if_exists": "maybe"}),
         ("POST", "/threads", {"thread_id": "{tid}"}),
         ("PATCH", "/threads/{tid}", {"metadata": []}),
@@ -295,6 +297,9 @@ def test_refused_writes_change_nothing(sweep: Sweep) -> None:
         ("POST", "/threads/{tid}/state", {"values": {"count": 1}, "as_node": 5}),
         ("POST", "/threads/{tid}/state", {"values": {"count": 1}, "checkpoint_id": MISSING}),
         ("POST", "/threads/{tid}/state", {"values": {"count": 1}, "checkpoint": "x"}),
+        ("POST", "/threads/{tid}/state", {"values": {"messages": [5]}}),
+        ("POST", "/threads/{tid}/state", {"values": {"messages": [{"role": "nobody"}]}}),
+        ("POST", "/threads/{tid}/state", {"values": {"count": 1}, "checkpoint": {"checkpoint_ns": "nope"}}),
         ("PUT", "/store/items", {"namespace": "fx", "key": "k", "value": {"v": 2}}),
         ("PUT", "/store/items", {"namespace": ["fx", "a.b"], "key": "k", "value": {"v": 2}}),
         ("PUT", "/store/items", {"namespace": ["fx"], "key": "k", "value": 2}),
@@ -364,6 +369,28 @@ def test_bad_path_ids_everywhere(sweep: Sweep) -> None:
     assert sweep.snapshot() == before
 
 
+# Keys the fixture graphs, messages, checkpoints and commands use, so that random bodies reach past validation.
+KNOWN_KEYS = [
+    "messages",
+    "count",
+    "role",
+    "content",
+    "type",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "resume",
+    "goto",
+    "update",
+    "updates",
+    "values",
+    "as_node",
+    "command",
+    "ttl",
+    "strategy",
+    "$eq",
+    "$gt",
+]
+KEYS = st.text(max_size=8) | st.sampled_from(KNOWN_KEYS)
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
@@ -371,7 +398,7 @@ JSON_VALUES = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12)
     | st.sampled_from(["agent", "step", "__start__", "values", "idle", "delete", MISSING, AGENT_ID, "a.b", ""]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=8,
 )
 ENDPOINTS = sorted(BODIES)

@@ -22,8 +22,20 @@ def thread_not_found(thread_id: str) -> NotFound:
     return NotFound(f"Thread with ID '{thread_id}' not found. Please verify the thread ID.")
 
 
-# What LangGraph raises for an update the graph refuses (unknown node, wrong shape): the client's mistake, 400.
-_REFUSED_UPDATES = (InvalidUpdateError, EmptyInputError, ValueError, KeyError, TypeError)
+# Storage failing under an update is the server's fault (500); anything else raised while applying one comes
+# from LangGraph or the graph's own reducers refusing the values (unknown node, wrong shape, a message it
+# cannot coerce): the client's mistake, 400.
+_STORAGE_MODULES = ("sqlite3", "aiosqlite", "psycopg", "sqlalchemy")
+
+
+def _refused(exc: Exception) -> bool:
+    if isinstance(exc, InvalidUpdateError | EmptyInputError):
+        return True
+    return not type(exc).__module__.startswith(_STORAGE_MODULES)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip() or type(exc).__name__
 
 
 class ThreadService:
@@ -74,20 +86,22 @@ class ThreadService:
         """Replay a history given at creation (how the reference copies threads between deployments): each
         superstep's updates are applied together, as one step of the graph."""
         graph = await self._graph_for_update(thread)
-        steps = [
-            [
-                StateUpdate(
-                    Command(**u["command"]) if u.get("command") else u.get("values"),
-                    u.get("as_node"),
-                )
-                for u in step.get("updates") or []
-            ]
-            for step in supersteps
-        ]
         try:
+            steps = [
+                [
+                    StateUpdate(
+                        Command(**u["command"]) if u.get("command") else u.get("values"),
+                        u.get("as_node"),
+                    )
+                    for u in step.get("updates") or []
+                ]
+                for step in supersteps
+            ]
             await graph.abulk_update_state(self._config(thread["thread_id"]), steps)
-        except _REFUSED_UPDATES as exc:
-            raise BadRequest(f"Cannot apply supersteps to thread {thread['thread_id']}: {exc}") from None
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            raise BadRequest(f"Cannot apply supersteps to thread {thread['thread_id']}: {_reason(exc)}") from None
         await self._mirror_state(thread, graph)
 
     async def get(self, thread_id: str) -> Record:
@@ -252,8 +266,10 @@ class ThreadService:
             config = await graph.aupdate_state(
                 self._config(thread_id, checkpoint), body.get("values"), as_node=body.get("as_node")
             )
-        except _REFUSED_UPDATES as exc:
-            raise BadRequest(f"Cannot update the state of thread {thread_id}: {exc}") from None
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            raise BadRequest(f"Cannot update the state of thread {thread_id}: {_reason(exc)}") from None
         await self._mirror_state(thread, graph)
         return {"checkpoint": serde.to_jsonable(config["configurable"])}
 
