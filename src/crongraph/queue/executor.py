@@ -139,13 +139,13 @@ class Executor:
         if status != "success" and cancel != "rollback" and graph is not None:
             # Stopped part way: the thread holds whatever the run checkpointed before it stopped.
             values = await _checkpointed_values(graph, run["thread_id"])
-        final: Record = {**run, "status": status, "output": output, "error": error}
         recorded: Record | None = None
         try:
             recorded = await self._record(run, status, output, values, error, interrupts, stopped, cancel)
-            final = recorded or final
         finally:
-            self._broker.close(run_id, final)
+            # With the recorded outcome, waiters here need not ask storage; without one (the lease was lost, the
+            # write failed) they must, since storage has the run's real end.
+            self._broker.close(run_id, recorded)
             if tap is not None:
                 await tap.finish(status, error, interrupts)
         if recorded is not None:
