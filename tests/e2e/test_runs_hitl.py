@@ -137,3 +137,16 @@ def test_sync_client_interrupt_and_resume(sync_client: Any) -> None:
     assert sync_client.threads.get(thread["thread_id"])["status"] == "interrupted"
     result = sync_client.runs.wait(thread["thread_id"], "ask", command={"resume": "sure"})
     assert result["messages"][-1]["content"] == "answer: sure"
+
+
+async def test_command_update_and_goto(client: Any) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input=HUMAN)
+    result = await client.runs.wait(
+        tid,
+        "agent",
+        command={"update": {"count": 10, "messages": [{"role": "user", "content": "jump"}]}, "goto": "step"},
+    )
+    assert result["count"] == 11
+    assert [m["content"] for m in result["messages"]][-2:] == ["jump", "echo: jump"]
