@@ -216,7 +216,7 @@ async def test_bad_run_requests_are_4xx_with_detail(server: ServerProcess, clien
     thread = await client.threads.create()
     tid = thread["thread_id"]
     async with httpx.AsyncClient(base_url=server.url) as http:
-        cases: list[tuple[str, str, dict[str, Any] | None, int, str]] = [
+        cases: list[tuple[str, str, Any, int, str]] = [
             ("POST", "/threads/not-a-uuid/runs", {"assistant_id": "agent"}, 422, "Invalid thread ID"),
             ("POST", f"/threads/{tid}/runs", {}, 422, "assistant_id"),
             ("POST", f"/threads/{tid}/runs", {"assistant_id": "agent", "stream_mode": "nope"}, 422, "stream_mode"),
@@ -245,6 +245,16 @@ async def test_bad_run_requests_are_4xx_with_detail(server: ServerProcess, clien
             ("GET", f"/threads/{tid}/runs/00000000-0000-4000-8000-000000000000", None, 404, "not found"),
             ("GET", f"/threads/{tid}/runs?limit=0", None, 422, "limit"),
             ("POST", f"/threads/{tid}/runs", {"assistant_id": "agent", "after_seconds": -1}, 422, "after_seconds"),
+            ("POST", f"/threads/{tid}/runs", {"assistant_id": "agent", "after_seconds": 1e300}, 422, "after_seconds"),
+            ("POST", "/runs/batch", [{"assistant_id": "agent", "after_seconds": 1e300}], 422, "after_seconds"),
+            ("POST", f"/threads/{tid}/runs", {"assistant_id": "agent", "metadata": "x"}, 422, "metadata"),
+            ("POST", f"/threads/{tid}/runs", {"assistant_id": "agent", "command": "go"}, 422, "command"),
+            ("GET", f"/threads/{tid}/runs?status=bogus", None, 422, "status"),
+            ("GET", f"/threads/{tid}/runs?select=bogus", None, 422, "select"),
+            ("POST", f"/threads/{tid}/runs/{tid}/cancel?action=bogus", None, 422, "action"),
+            ("POST", "/runs/cancel", {"status": "bogus"}, 422, "status"),
+            ("POST", "/runs/cancel", {"run_ids": ["nope"]}, 422, "Invalid run ID"),
+            ("POST", "/runs/cancel", {}, 422, "run_ids"),
         ]
         for method, path, body, status, needle in cases:
             r = await http.request(method, path, json=body)

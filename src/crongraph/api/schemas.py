@@ -240,7 +240,8 @@ class RunCreate(Body):
     if_not_exists: Literal["create", "reject"] | None = None
     on_completion: Literal["delete", "keep"] | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
-    after_seconds: float | None = Field(default=None, ge=0)
+    # Bounded (a century) so that now + after_seconds is always a date the database can hold.
+    after_seconds: float | None = Field(default=None, ge=0, le=100 * 365 * 86400, allow_inf_nan=False)
     durability: Durability | None = None
     stream_mode: StreamMode | list[StreamMode] | None = None
     stream_subgraphs: bool | None = None
