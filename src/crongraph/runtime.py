@@ -103,6 +103,7 @@ class Runtime:
             lease_seconds=settings.lease_seconds,
             owner=self.queue.owner,
             embedded=not settings.is_postgres,
+            executing=self.queue.is_executing,
         )
         self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
         self.scheduler = CronScheduler(self.ctx, self.runs)

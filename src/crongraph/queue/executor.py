@@ -99,6 +99,8 @@ class Executor:
         status, output, error, interrupts, stopped = "success", None, None, None, False
         graph: Any = None
         try:
+            if cancel_action.get(run_id):
+                raise asyncio.CancelledError  # cancelled between its claim and its start
             async with self._db.read() as conn:
                 assistant = await assistants.get(conn, run["assistant_id"])
             if assistant is None:

@@ -4,7 +4,9 @@ A run whose lease expired (its worker stopped renewing it) is ended `error` with
 token it was found with. crongraph does not re-execute such a run: the graph may already have had side effects
 (called a model, sent a message), so running it again is the user's decision, made visible rather than taken
 silently. Pending runs are untouched and run as usual. In the embedded mode one process owns the database, so at
-start every `running` run is from a previous life of this server and is ended at once.
+start every `running` run is from a previous life of this server and is ended at once. A worker renews only the
+leases of runs it is still executing, so a run of this very process whose execution ended without its outcome
+being written (a database error at the end) is reaped too, once its lease runs out.
 """
 
 from __future__ import annotations
@@ -23,12 +25,24 @@ log = logging.getLogger("crongraph.reaper")
 
 
 class Reaper:
-    def __init__(self, db: Database, clock: Clock, *, lease_seconds: float, owner: str, embedded: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        lease_seconds: float,
+        owner: str,
+        embedded: bool,
+        executing: Callable[[str], bool] | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._interval = lease_seconds / 2
         self._owner = owner
         self._embedded = embedded
+        # Whether this process is executing a run right now (its lease may merely be late being renewed). Without
+        # it, every run leased by this process's worker is left alone.
+        self._executing = executing
         self._task: asyncio.Task[None] | None = None
         # Called with the record of each run it ended, like Executor.finished_hooks (webhooks).
         self.finished_hooks: list[Callable[[Record], None]] = []
@@ -53,11 +67,16 @@ class Reaper:
             except Exception:
                 log.exception("reaping expired leases failed")
 
+    def _ours_and_alive(self, run: Record) -> bool:
+        if run["lease_owner"] != self._owner:
+            return False
+        return self._executing is None or self._executing(run["run_id"])
+
     async def reap(self, *, everything: bool = False) -> int:
         now = self._clock.now()
         horizon = now + timedelta(days=36500) if everything else now
         async with self._db.read() as conn:
-            lost = await runs.expired_leases(conn, horizon, exclude_owner=self._owner)
+            lost = [r for r in await runs.expired_leases(conn, horizon) if not self._ours_and_alive(r)]
         ended = 0
         for run in lost:
             error = {

@@ -142,9 +142,13 @@ async def renew(conn: AsyncConnection, run_id: str, token: str, lease_until: dat
     return result.rowcount > 0
 
 
-async def renew_many(conn: AsyncConnection, owner: str, lease_until: datetime) -> None:
+async def renew_many(conn: AsyncConnection, owner: str, run_ids: list[str], lease_until: datetime) -> None:
+    """Extend the leases of the runs this worker is executing: only those, so that a run whose execution ended
+    without its outcome being written stops being renewed and is reaped."""
     await conn.execute(
-        update(runs).where(runs.c.lease_owner == owner, runs.c.status == "running").values(lease_expires_at=lease_until)
+        update(runs)
+        .where(runs.c.run_id.in_(run_ids), runs.c.lease_owner == owner, runs.c.status == "running")
+        .values(lease_expires_at=lease_until)
     )
 
 
@@ -182,10 +186,8 @@ async def request_cancel(conn: AsyncConnection, run_ids: list[str], action: str)
     )
 
 
-async def expired_leases(conn: AsyncConnection, now: datetime, exclude_owner: str | None) -> list[Record]:
+async def expired_leases(conn: AsyncConnection, now: datetime) -> list[Record]:
     query = select(runs).where(runs.c.status == "running", runs.c.lease_expires_at < now)
-    if exclude_owner is not None:
-        query = query.where(runs.c.lease_owner != exclude_owner)
     return common.records((await conn.execute(query)).all())
 
 
