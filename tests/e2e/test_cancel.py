@@ -66,7 +66,7 @@ async def test_cancel_rollback_deletes_run_and_checkpoints(client: Any) -> None:
 async def test_cancel_a_pending_run(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    running = await client.runs.create(tid, "slow", input=said("one", 0.5))
+    running = await client.runs.create(tid, "slow", input=said("one", 1.5))
     queued = await client.runs.create(tid, "slow", input=said("two"))
     await client.runs.cancel(tid, queued["run_id"])
     assert (await client.runs.get(tid, queued["run_id"]))["status"] == "interrupted"

@@ -32,15 +32,16 @@ async def test_pending_runs_run_after_a_restart(server_factory: Callable[..., Se
     try:
         async with connected(server) as client:
             delayed_thread = (await client.threads.create())["thread_id"]
-            delayed = await client.runs.create(delayed_thread, "agent", input=said("later"), after_seconds=2)
+            delayed = await client.runs.create(delayed_thread, "agent", input=said("later"), after_seconds=3)
             busy_thread = (await client.threads.create())["thread_id"]
             first = await client.runs.create(busy_thread, "slow", input=said("first", 0.5))
-            queued = await client.runs.create(busy_thread, "agent", input=said("queued"), after_seconds=2)
+            queued = await client.runs.create(busy_thread, "agent", input=said("queued"), after_seconds=3)
             await wait_for_status(client, busy_thread, first["run_id"], "running")
-        server.stop()  # graceful: the running run may finish, the delayed ones stay pending
+            assert (await client.runs.get(delayed_thread, delayed["run_id"]))["status"] == "pending"
+            assert (await client.runs.get(busy_thread, queued["run_id"]))["status"] == "pending"
+        server.stop()  # graceful: the running run may finish; the delayed ones stay pending
         server.start()
         async with connected(server) as client:
-            assert (await client.runs.get(delayed_thread, delayed["run_id"]))["status"] in ("pending", "success")
             result = await client.runs.join(delayed_thread, delayed["run_id"])
             assert result["messages"][-1]["content"] == "echo: later"
             result = await client.runs.join(busy_thread, queued["run_id"])

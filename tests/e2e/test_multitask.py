@@ -37,7 +37,9 @@ async def test_reject_answers_409_while_busy(client: Any) -> None:
 async def test_enqueue_runs_one_after_another_in_order(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    runs = [await client.runs.create(tid, "slow", input=said(text, 0.3)) for text in ("a", "b", "c")]
+    # The first long enough that the others are still queued when looked at.
+    inputs = [said("a", 1), said("b", 0.2), said("c", 0.2)]
+    runs = [await client.runs.create(tid, "slow", input=inp) for inp in inputs]
     await wait_for_status(client, tid, runs[0]["run_id"], "running")
     assert [(await client.runs.get(tid, r["run_id"]))["status"] for r in runs[1:]] == ["pending", "pending"]
     final = await client.runs.join(tid, runs[-1]["run_id"])
