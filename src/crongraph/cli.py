@@ -104,7 +104,14 @@ def _serve(args: argparse.Namespace, dev: bool) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(Runtime(settings, graphs))
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False, http="httptools"
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        # Without a limit, one open thread stream would hold the server up forever.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
     uvicorn.Server(config).run()
     return 0

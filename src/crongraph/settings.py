@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=8, ge=1, le=1024)
     # A claimed run belongs to its worker for this long unless renewed; a dead worker's runs are reaped after it.
     lease_seconds: float = Field(default=30.0, gt=0)
+    # On shutdown, how long open responses (waits, run and thread streams, which may never end on their own) may go
+    # on before they are cut; clients reconnect to the Location they were given.
+    shutdown_grace_seconds: float = Field(default=3.0, ge=0)
     # Keep-alive interval for wait, join and SSE streams.
     keepalive_seconds: float = Field(default=5.0, gt=0)
     max_body_bytes: int = 16 * 1024 * 1024
