@@ -4,10 +4,14 @@ run that was executing when the process was killed (kill -9) ends `error` with W
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from langgraph_sdk import get_client
 
 from tests.support.runs import said, wait_for_status
@@ -84,3 +88,15 @@ async def test_run_killed_mid_execution_ends_as_worker_lost(server_factory: Call
             assert (await client.threads.get(lonely_tid))["status"] == "idle"
     finally:
         server.stop()
+
+
+async def test_stop_is_not_held_up_by_open_streams(server_factory: Callable[..., ServerProcess]) -> None:
+    server = server_factory()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        tid = (await http.post("/threads", json={})).json()["thread_id"]
+        async with http.stream("GET", f"/threads/{tid}/stream"):  # never ends on its own
+            started = time.monotonic()
+            await asyncio.to_thread(server.stop)
+            assert time.monotonic() - started < 10
+    assert server.process is not None
+    assert server.process.returncode in (0, -signal.SIGTERM)  # exited by itself, not killed
