@@ -86,11 +86,15 @@ def _claim_statement(interactive: bool, dialect: str) -> Any:
         .limit(bindparam("limit", type_=Integer))
     )
     if dialect == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+        # Not `run_id IN (subquery)`: PostgreSQL may run that subquery again for each row it updates, and with
+        # SKIP LOCKED each run skips the rows this statement already locked and returns new ones, so one claim
+        # took every pending run whatever the limit. A MATERIALIZED CTE is evaluated exactly once.
+        chosen = candidates.with_for_update(skip_locked=True).cte("claimable").prefix_with("MATERIALIZED")
+        claim = update(runs).where(runs.c.run_id == chosen.c.run_id, runs.c.status == "pending")
+    else:
+        claim = update(runs).where(runs.c.run_id.in_(candidates), runs.c.status == "pending")
     return (
-        update(runs)
-        .where(runs.c.run_id.in_(candidates), runs.c.status == "pending")
-        .values(
+        claim.values(
             status="running",
             lease_owner=bindparam("owner"),
             lease_token=bindparam("token"),

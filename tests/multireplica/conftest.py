@@ -1,0 +1,59 @@
+"""Several `crongraph serve` processes on one PostgreSQL database (the harness's throwaway server).
+
+`cluster(n, **env)` starts n replicas on a fresh database, in parallel (they also race through the migrations),
+each with a short lease so that a killed replica's runs are reaped within seconds. `Cluster.sql` reads the
+database directly: the tests count duplicates and misses from the tables themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.postgres import PostgresServer
+from tests.support.server import ServerProcess
+
+LEASE_SECONDS = 2.0
+
+
+@dataclass
+class Cluster:
+    database_url: str
+    replicas: list[ServerProcess] = field(default_factory=list)
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return list(conn.execute(query, params).fetchall())
+
+    def scalar(self, query: str, *params: Any) -> Any:
+        return self.sql(query, *params)[0][0]
+
+    def stop(self) -> None:
+        for replica in self.replicas:
+            replica.stop()
+
+
+@pytest.fixture
+def cluster(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Cluster]]:
+    started: list[Cluster] = []
+
+    def start(n: int = 3, **env: str) -> Cluster:
+        url = postgres.create_database("replicas")
+        group = Cluster(url)
+        env = {"CRONGRAPH_LEASE_SECONDS": str(LEASE_SECONDS), **env}
+        for _ in range(n):
+            data = tmp_path_factory.mktemp("replica") / "data"
+            group.replicas.append(ServerProcess(data_dir=data, database_url=url, env=dict(env)))
+        started.append(group)
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(lambda r: r.start(), group.replicas))
+        return group
+
+    yield start
+    for group in started:
+        group.stop()
