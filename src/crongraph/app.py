@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crongraph import __version__
-from crongraph.api import assistants, crons, errors, meta, runs, store, threads
+from crongraph.api import assistants, crons, errors, meta, runs, store, thread_stream, threads
 from crongraph.api.responses import JSONResponse
 from crongraph.runtime import Runtime
 
@@ -85,7 +85,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         default_response_class=JSONResponse,
     )
     errors.install(app)
-    for module in (assistants, threads, runs, crons, store, meta):
+    for module in (assistants, threads, runs, crons, store, meta, thread_stream):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -25,6 +25,7 @@ from crongraph.services.assistants import AssistantService
 from crongraph.services.context import ServiceContext
 from crongraph.services.crons import CronService
 from crongraph.services.runs import RunService
+from crongraph.services.thread_stream import ThreadStreams
 from crongraph.services.threads import ThreadService
 from crongraph.settings import Settings
 from crongraph.storage.database import Database
@@ -89,6 +90,8 @@ class Runtime:
             allow_private=settings.webhook_allow_private,
         )
         self.executor.finished_hooks.append(self.webhooks.on_run_finished)
+        self.thread_streams = ThreadStreams(self.ctx, self.runs)
+        self.executor.protocol = self.thread_streams.protocol
         self.queue = RunQueue(
             self.db,
             self.executor,
@@ -108,6 +111,7 @@ class Runtime:
         self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
         self.scheduler = CronScheduler(self.ctx, self.runs)
         await self.reaper.start()
+        await self.thread_streams.start()
         await self.queue.start()
         if settings.scheduler:
             await self.scheduler.start()
@@ -139,6 +143,7 @@ class Runtime:
         self._started = False
         await self.scheduler.stop()
         await self.queue.stop()
+        await self.thread_streams.stop()
         await self.webhooks.stop()
         await self.reaper.stop()
         await self._stop_broker()

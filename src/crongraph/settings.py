@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 16 * 1024 * 1024
     # Run events stay in memory this long after a run ends, for late joiners.
     stream_retention_seconds: float = 300.0
+    # The thread stream's event log keeps each thread's most recent runs (docs/thread-stream.md, Retention).
+    thread_events_keep_runs: int = Field(default=20, ge=1)
 
     # Webhooks to loopback and private addresses are refused unless allowed (the reference's disable_loopback).
     webhook_allow_private: bool = False
