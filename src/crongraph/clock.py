@@ -32,11 +32,11 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that only moves when told to. Sleepers are released when `advance` passes their deadline."""
+    """A clock that only moves when told to. Sleepers are released when `set`/`advance` pass their deadline."""
 
     def __init__(self, start: datetime) -> None:
         self._now = start
-        self._moved = asyncio.Condition()
+        self._moved = asyncio.Event()
 
     def now(self) -> datetime:
         return self._now
@@ -46,17 +46,14 @@ class FakeClock:
 
     async def set(self, when: datetime) -> None:
         self._now = when
-        async with self._moved:
-            self._moved.notify_all()
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
 
     async def sleep_until(self, when: datetime, wake: asyncio.Event) -> None:
-        waker = asyncio.ensure_future(wake.wait())
-        try:
-            async with self._moved:
-                while self._now < when and not wake.is_set():
-                    mover = asyncio.ensure_future(self._moved.wait())
-                    await asyncio.wait({mover, waker}, return_when=asyncio.FIRST_COMPLETED)
-                    if not mover.done():
-                        mover.cancel()
-        finally:
-            waker.cancel()
+        while self._now < when and not wake.is_set():
+            waiters = {asyncio.ensure_future(self._moved.wait()), asyncio.ensure_future(wake.wait())}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
