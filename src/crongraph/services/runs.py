@@ -99,10 +99,7 @@ class RunService:
     ) -> Record:
         """Create a run. With `conn`, inside the caller's transaction (the scheduler fires in its own), and
         the caller notifies the queue; otherwise in a transaction of its own."""
-        body = dict(body)
-        _sanitize(body)
-        self._validate(thread_id, body, webhook=cron is None)
-        assistant_id = self.resolve_assistant(body.get("assistant_id"))
+        body, assistant_id = self.prepare(thread_id, body, cron=cron)
         if conn is not None:
             run, _cancelled = await self._create_in(conn, thread_id, body, assistant_id, priority, extra_metadata, cron)
             return run
@@ -110,6 +107,35 @@ class RunService:
             run, cancelled = await self._create_in(own, thread_id, body, assistant_id, priority, extra_metadata, cron)
         await self.after_commit(run, cancelled)
         return run
+
+    def prepare(
+        self, thread_id: str | None, body: dict[str, Any], *, cron: tuple[str, datetime] | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """A run request made ready to create: reserved keys stripped, checked, its assistant resolved."""
+        body = dict(body)
+        _sanitize(body)
+        self._validate(thread_id, body, webhook=cron is None)
+        return body, self.resolve_assistant(body.get("assistant_id"))
+
+    def new_thread_rows(
+        self,
+        body: dict[str, Any],
+        assistant: Record,
+        *,
+        priority: int,
+        extra_metadata: dict[str, Any] | None,
+        cron: tuple[str, datetime] | None,
+    ) -> tuple[Record, Record]:
+        """The thread and run rows that creating a stateless run (a prepared body) inserts, without inserting
+        them: for a caller that creates many runs in a few statements (the scheduler)."""
+        now = self.ctx.clock.now()
+        thread_id = new_id()
+        temporary = body.get("on_completion", "delete") == "delete"
+        thread = self._new_thread_row(thread_id, body, assistant, True, extra_metadata)
+        run = self._run_row(
+            thread_id, body, assistant["assistant_id"], None, temporary, priority, extra_metadata, cron, now
+        )
+        return thread, run
 
     async def create_batch(self, bodies: list[dict[str, Any]]) -> list[Record]:
         """Stateless runs, all created in one transaction or none."""
@@ -162,11 +188,7 @@ class RunService:
                 raise NotFound("Thread or assistant not found.")
         thread_metadata = {"graph_id": assistant["graph_id"], "assistant_id": assistant_id}
         if thread is None:
-            meta = {**(body.get("config") or {}).get("metadata", {}), **thread_metadata}
-            if stateless and extra_metadata:
-                meta.update(extra_metadata)
-            row = self.threads.new_row(thread_id, meta)
-            row["status"] = "busy"
+            row = self._new_thread_row(thread_id, body, assistant, stateless, extra_metadata)
             await threads.insert_new(conn, row)
         else:
             inflight = await runs.inflight_on_thread(conn, thread_id)
@@ -181,8 +203,41 @@ class RunService:
                 updated_at=now,
                 metadata={**thread["metadata"], **thread_metadata},
             )
+        run = self._run_row(thread_id, body, assistant_id, strategy, temporary, priority, extra_metadata, cron, now)
+        await runs.insert_new(conn, run)
+        return run, cancelled
+
+    def _new_thread_row(
+        self,
+        thread_id: str,
+        body: dict[str, Any],
+        assistant: Record,
+        stateless: bool,
+        extra_metadata: dict[str, Any] | None,
+    ) -> Record:
+        thread_metadata = {"graph_id": assistant["graph_id"], "assistant_id": assistant["assistant_id"]}
+        meta = {**(body.get("config") or {}).get("metadata", {}), **thread_metadata}
+        if stateless:
+            # A fresh thread carries the run's metadata too (a stateless cron's threads are findable by it).
+            meta.update({**(body.get("metadata") or {}), **(extra_metadata or {})})
+        row = self.threads.new_row(thread_id, meta)
+        row["status"] = "busy"
+        return row
+
+    def _run_row(
+        self,
+        thread_id: str,
+        body: dict[str, Any],
+        assistant_id: str,
+        strategy: str | None,
+        temporary: bool,
+        priority: int,
+        extra_metadata: dict[str, Any] | None,
+        cron: tuple[str, datetime] | None,
+        now: datetime,
+    ) -> Record:
         after = body.get("after_seconds") or 0
-        run = {
+        return {
             "run_id": new_id(),
             "thread_id": thread_id,
             "assistant_id": assistant_id,
@@ -223,8 +278,6 @@ class RunService:
             "cron_id": cron[0] if cron else None,
             "scheduled_for": cron[1] if cron else None,
         }
-        await runs.insert_new(conn, run)
-        return run, cancelled
 
     async def _supersede(self, conn: Any, inflight: list[Record], action: str, now: datetime) -> list[tuple[str, str]]:
         pending = [r["run_id"] for r in inflight if r["status"] == "pending"]
