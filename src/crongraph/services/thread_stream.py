@@ -16,7 +16,7 @@ from crongraph.errors import BadRequest, Conflict, CrongraphError, InvalidInput,
 from crongraph.ids import parse_uuid
 from crongraph.services.context import ServiceContext
 from crongraph.services.runs import RunService
-from crongraph.storage import assistants, runs, thread_events, threads
+from crongraph.storage import runs, thread_events, threads
 from crongraph.streams.run_tap import PROTOCOL_FLAG, RECORDED_MODES, ProtocolRuns, is_protocol_run
 from crongraph.streams.thread_log import ThreadLog
 
@@ -145,16 +145,16 @@ class ThreadStreamService:
                 run = await self.runs.create(tid, body, conn=conn)
                 # Read in the transaction that creates the run: none of its events can precede this value.
                 applied = await thread_events.last_seq(conn, tid)
-                superseded = strategy in ("interrupt", "rollback")
-                # Cancelled (or deleted) before they started: the janitor ends them in the log.
-                watched = [run, *(r for r in before if superseded and r["status"] == "pending" and is_protocol_run(r))]
-                names = {r["run_id"]: await _graph_name(conn, r) for r in watched}
         except CrongraphError as exc:
             raise _wire_error(exc) from exc
+        superseded = strategy in ("interrupt", "rollback")
         running = [(r["run_id"], strategy) for r in before if superseded and r["status"] == "running"]
         await self.runs.after_commit(run, running)
-        for watched_run in watched:
-            self.protocol.watch(watched_run["run_id"], tid, names[watched_run["run_id"]])
+        # The janitor ends in the log what never reaches an executor (such as the pending runs just superseded).
+        self.protocol.watch(run["run_id"], tid)
+        for other in before:
+            if superseded and other["status"] == "pending" and is_protocol_run(other):
+                self.protocol.watch(other["run_id"], tid)
         return {"run_id": run["run_id"]}, applied
 
     # input.respond
@@ -194,17 +194,11 @@ class ThreadStreamService:
                 }
                 run = await self.runs.create(tid, body, conn=conn)
                 applied = await thread_events.last_seq(conn, tid)
-                graph_name = await _graph_name(conn, run)
         except CrongraphError as exc:
             raise _wire_error(exc) from exc
         await self.runs.after_commit(run, [])
-        self.protocol.watch(run["run_id"], tid, graph_name)
+        self.protocol.watch(run["run_id"], tid)
         return {}, applied
-
-
-async def _graph_name(conn: Any, run: dict[str, Any]) -> str:
-    assistant = await assistants.get(conn, run["assistant_id"])
-    return str(assistant["graph_id"]) if assistant else str(run["assistant_id"])
 
 
 def _check_tracer(tracer: Any) -> None:

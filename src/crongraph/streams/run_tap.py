@@ -4,9 +4,10 @@ executor's side of that, and the janitor that guarantees every such run an end.
 A protocol run is an ordinary run whose config carries `configurable.__event_streaming_v2` (as on the reference).
 For it the executor asks `ProtocolRuns.tap(run)` for a `RunTap`, and then:
 - `start()` takes the thread's run slot (so this run's events cannot pass the previous run's end in this
-  process), ends a run the log left open (its writer died), and writes the root `running`;
-- `stream(...)` replaces graphs/execute.stream_graph: it streams the graph in LangGraph's v2 form with v2 chat
-  model events and feeds each part to the RunTranslator; the root values also go to the run's classic stream;
+  process) and ends a run the log left open (its writer died);
+- `stream(...)` replaces graphs/execute.stream_graph: it writes the root `running`, streams the graph in
+  LangGraph's v2 form with v2 chat-model events and feeds each part to the RunTranslator; the root values also
+  go to the run's classic stream;
 - `finish(...)` runs after the outcome is committed: `input.requested` for each pending interrupt, the terminal
   of every child namespace still open, then the root terminal, which is always the run's last event. A cancelled
   run ends `failed` with "Run was cancelled".
@@ -31,7 +32,7 @@ from langgraph.pregel import Pregel
 
 from crongraph.clock import Clock
 from crongraph.graphs.execute import Emit, Outcome
-from crongraph.storage import assistants, runs, thread_events
+from crongraph.storage import assistants, runs, thread_events, threads
 from crongraph.storage.common import Record
 from crongraph.storage.database import Database
 from crongraph.streams.protocol import Namespace, RunTranslator
@@ -72,7 +73,6 @@ class ProtocolRuns:
         self.log = thread_log
         self.clock = clock
         self._watched: dict[str, str] = {}  # run id -> thread id
-        self._names: dict[str, str] = {}  # run id -> graph name, for runs that may be gone when they are ended
         self._missing_since: dict[str, Any] = {}
         self._live: set[str] = set()  # runs a tap of this process is writing
         self._wake = asyncio.Event()
@@ -83,10 +83,14 @@ class ProtocolRuns:
     def tap(self, run: Record) -> RunTap | None:
         return RunTap(self, run) if is_protocol_run(run) else None
 
-    async def graph_name(self, run: Record) -> str:
+    async def graph_name(self, thread_id: str, run: Record | None) -> str:
+        """The graph a run runs (for events written without its executor): its assistant's, else the thread's."""
         async with self.db.read() as conn:
-            assistant = await assistants.get(conn, run["assistant_id"])
-        return str(assistant["graph_id"]) if assistant else str(run["assistant_id"])
+            assistant = await assistants.get(conn, run["assistant_id"]) if run is not None else None
+            if assistant is not None:
+                return str(assistant["graph_id"])
+            thread = await threads.get(conn, thread_id)
+        return str((thread or {}).get("metadata", {}).get("graph_id") or "")
 
     async def end_dangling(self, thread_id: str, run_id: str) -> None:
         """Before a run opens: end a run the log left open, once it is clear its own writer will not."""
@@ -97,19 +101,17 @@ class ProtocolRuns:
             await asyncio.sleep(0.1)
         async with self.db.read() as conn:
             other = await runs.get(conn, last["run_id"])
-        graph_name = await self.graph_name(other) if other is not None else ""
+        graph_name = await self.graph_name(thread_id, other)
         await self.log.append(thread_id, [_ending(last["run_id"], other, graph_name)])
 
     # The janitor
 
-    def watch(self, run_id: str, thread_id: str, graph_name: str = "") -> None:
+    def watch(self, run_id: str, thread_id: str) -> None:
         self._watched[run_id] = thread_id
-        self._names[run_id] = graph_name
         self._wake.set()
 
     def forget(self, run_id: str) -> None:
         self._watched.pop(run_id, None)
-        self._names.pop(run_id, None)
         self._missing_since.pop(run_id, None)
 
     async def start(self) -> None:
@@ -141,7 +143,7 @@ class ProtocolRuns:
                 await self.sweep()
             except Exception:
                 log.exception("thread stream janitor failed; retrying")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.5)
 
     async def sweep(self) -> None:
         now = self.clock.now()
@@ -165,7 +167,7 @@ class ProtocolRuns:
             last = await self.log.last_mark(thread_id)
             if last is not None and last["mark"] == OPEN and last["run_id"] != run_id:
                 continue  # another run is streaming: this one's end follows it
-            graph_name = await self.graph_name(run) if run is not None else self._names.get(run_id, "")
+            graph_name = await self.graph_name(thread_id, run)
             drafts = [_ending(run_id, run, graph_name)]
             if OPEN not in marks:
                 running = {"event": "running", "graph_name": graph_name}
@@ -194,6 +196,7 @@ class RunTap:
         self._translator = RunTranslator(self._publish)
         self._graph_name = str(run["assistant_id"])
         self._slot = False
+        self._opened = False
         self._finished = False
 
     def _publish(self, method: str, namespace: Namespace, data: Any, node: str | None) -> None:
@@ -203,12 +206,19 @@ class RunTap:
         self._owner._live.add(self.run_id)
         try:
             self._slot = await self._owner.log.acquire_slot(self.thread_id, SLOT_WAIT)
-            self._graph_name = await self._owner.graph_name(self.run)
             await self._owner.end_dangling(self.thread_id, self.run_id)
         except Exception:
             log.exception("run %s: could not prepare its thread stream", self.run_id)
-        running = {"event": "running", "graph_name": self._graph_name}
-        self._writer.publish("lifecycle", (), running, mark=OPEN)
+
+    def _open(self, graph_name: str | None) -> None:
+        """Root `running`: when the graph starts (its name is in the config then), or, for a run that failed
+        before that, when it ends."""
+        if self._opened:
+            return
+        self._opened = True
+        if graph_name:
+            self._graph_name = graph_name
+        self._writer.publish("lifecycle", (), {"event": "running", "graph_name": self._graph_name}, mark=OPEN)
 
     async def stream(
         self,
@@ -224,6 +234,7 @@ class RunTap:
         """Drop-in for stream_graph (the classic stream modes are ignored: a protocol run streams them all)."""
         configurable = {**config.get("configurable", {}), CONFIG_KEY_STREAM_MESSAGES_V2: True}
         config = {**config, "configurable": configurable}
+        self._open(configurable.get("graph_id"))
         translator = self._translator
         async for part in graph.astream(
             payload, config, stream_mode=LANGGRAPH_MODES, subgraphs=True, version="v2", **kwargs
@@ -244,6 +255,8 @@ class RunTap:
             return
         self._finished = True
         try:
+            if not self._opened:
+                self._open(await self._owner.graph_name(self.thread_id, self.run))
             translator = self._translator
             root: dict[str, Any] = {"graph_name": self._graph_name}
             if status == "success":
