@@ -20,7 +20,8 @@ LIFECYCLE = {"channels": ["lifecycle", "values"]}
 
 @pytest.fixture(scope="module")
 def small_server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
-    return server_factory(env={"CRONGRAPH_THREAD_EVENTS_KEEP_RUNS": "2"})
+    # A short lease: on PostgreSQL a killed worker's runs are reaped when their lease expires.
+    return server_factory(env={"CRONGRAPH_THREAD_EVENTS_KEEP_RUNS": "2", "CRONGRAPH_LEASE_SECONDS": "3"})
 
 
 async def _run(url: str, thread_id: str) -> list[dict[str, Any]]:

@@ -164,16 +164,14 @@ class ProtocolRuns:
                 ended_at = run["ended_at"] if run is not None else self._missing_since.setdefault(run_id, now)
                 if ended_at is not None and now - ended_at < GRACE:
                     continue
-            last = await self.log.last_mark(thread_id)
-            if last is not None and last["mark"] == OPEN and last["run_id"] != run_id:
-                continue  # another run is streaming: this one's end follows it
             graph_name = await self.graph_name(thread_id, run)
             drafts = [_ending(run_id, run, graph_name)]
             if OPEN not in marks:
                 running = {"event": "running", "graph_name": graph_name}
                 drafts.insert(0, draft(run_id, "lifecycle", (), running, mark=OPEN))
-            await self.log.append(thread_id, drafts)
-            self.forget(run_id)
+            if await self.log.append(thread_id, drafts, when_idle=True) is not None:
+                self.forget(run_id)
+            # else another run is streaming: this one's end follows it, at a later sweep
 
 
 def _ending(run_id: str, run: Record | None, graph_name: str) -> Any:

@@ -163,22 +163,33 @@ class ThreadLog:
 
     # Writing
 
-    async def append(self, thread_id: str, drafts: list[Draft]) -> list[LogEvent]:
+    async def append(self, thread_id: str, drafts: list[Draft], *, when_idle: bool = False) -> list[LogEvent] | None:
         """Number and store `drafts` in one transaction, then wake this process's followers. Drafts of a run
-        whose end is already stored are dropped (someone else ended it), as is a second `open` mark."""
+        whose end is already stored are dropped (someone else ended it), as is a second `open` mark. With
+        `when_idle`, nothing is stored while another run is open in the log (None then): a run's events are
+        never put inside another's."""
         state = self._acquire(thread_id)
         try:
             async with state.write_lock:
-                events = await self._store(thread_id, drafts)
-                state.push(events)
+                events = await self._store(thread_id, drafts, when_idle)
+                if events:
+                    state.push(events)
                 return events
         finally:
             self._release(thread_id, state)
 
-    async def _store(self, thread_id: str, drafts: list[Draft]) -> list[LogEvent]:
+    async def _store(self, thread_id: str, drafts: list[Draft], when_idle: bool) -> list[LogEvent] | None:
         for attempt in range(8):
             try:
                 async with self._db.write() as conn:
+                    if when_idle:
+                        last = await thread_events.last_mark(conn, thread_id)
+                        if (
+                            last is not None
+                            and last["mark"] == OPEN
+                            and last["run_id"] not in {d.run_id for d in drafts}
+                        ):
+                            return None
                     kept = await self._without_duplicates(conn, drafts)
                     if not kept:
                         return []
