@@ -7,8 +7,9 @@ tests compare against a deliberately naive day-by-day scan written here, not aga
 from __future__ import annotations
 
 import calendar
+import itertools
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,8 +22,8 @@ UTC_ZONE = ZoneInfo("UTC")
 START = datetime(2026, 1, 1, tzinfo=UTC)  # a Thursday
 
 
-def z(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def z(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def upcoming(text: str, n: int = 3, after: datetime = START, tz: ZoneInfo = UTC_ZONE) -> list[datetime]:
@@ -204,6 +205,7 @@ def test_equality_and_hash_use_the_text() -> None:
     a, b = CronExpression.parse("0 9 * * 1-5"), CronExpression.parse("0 9 * * 1-5")
     assert a == b and hash(a) == hash(b) and {a: 1}[b] == 1
     assert a.text == "0 9 * * 1-5"
+    assert a is b  # parse shares instances of equal texts; they are immutable
 
 
 # ---- fixed_time (selects the DST rule) -------------------------------------------------------------------
@@ -290,9 +292,7 @@ def test_load_timezone() -> None:
 def test_invalid_timezones(name: str) -> None:
     with pytest.raises(InvalidTimezone) as info:
         load_timezone(name)
-    assert str(info.value) == (
-        f"Invalid timezone: '{name}'. Use IANA timezone format (e.g. 'America/New_York')."
-    )
+    assert str(info.value) == (f"Invalid timezone: '{name}'. Use IANA timezone format (e.g. 'America/New_York').")
 
 
 @pytest.mark.parametrize("junk", [5, ["UTC"], b"UTC"])
@@ -349,18 +349,12 @@ def test_next_after_is_fast() -> None:
 # ---- properties against a brute-force oracle ------------------------------------------------------------
 
 
-def _field(values: list[int], low: int, high: int, star: bool) -> str:
-    return "*" if star else ",".join(str(v) for v in sorted(set(values)))
-
-
-def _oracle_next(
-    secs: set[int], mins: set[int], hours: set[int], doms: set[int] | None, months: set[int],
-    dows: set[int] | None, after: datetime,
-) -> datetime:
-    """First UTC instant > after, by checking each day in turn (doms/dows None = '*')."""
+def _oracle_next(spec: Spec, after: datetime) -> datetime:
+    """First UTC instant > after, found by checking each day in turn (doms/dows None = '*')."""
+    secs, mins, hours, doms, months, dows = spec
     day = after.date()
     while True:
-        if day.month in months:
+        if months is None or day.month in months:
             dom_ok = doms is None or day.day in doms
             dow_ok = dows is None or (day.weekday() + 1) % 7 in dows
             both = doms is None or dows is None
@@ -374,43 +368,42 @@ def _oracle_next(
         day += timedelta(days=1)
 
 
-expressions = st.fixed_dictionaries(
-    {
-        "secs": st.one_of(st.just([0]), st.lists(st.integers(0, 59), min_size=1, max_size=3)),
-        "six": st.booleans(),
-        "mins": st.lists(st.integers(0, 59), min_size=1, max_size=4),
-        "hours": st.lists(st.integers(0, 23), min_size=1, max_size=4),
-        "doms": st.one_of(st.none(), st.lists(st.integers(1, 28), min_size=1, max_size=3)),
-        "months": st.one_of(st.none(), st.lists(st.integers(1, 12), min_size=1, max_size=3)),
-        "dows": st.one_of(st.none(), st.lists(st.integers(0, 6), min_size=1, max_size=3)),
-    }
+Values = frozenset[int]
+Spec = tuple[Values, Values, Values, Values | None, Values | None, Values | None]
+
+
+def _values(low: int, high: int, most: int) -> st.SearchStrategy[Values]:
+    return st.frozensets(st.integers(low, high), min_size=1, max_size=most)
+
+
+specs: st.SearchStrategy[Spec] = st.tuples(
+    st.one_of(st.just(frozenset({0})), _values(0, 59, 3)),
+    _values(0, 59, 4),
+    _values(0, 23, 4),
+    st.one_of(st.none(), _values(1, 28, 3)),  # up to 28: every month has these days
+    st.one_of(st.none(), _values(1, 12, 3)),
+    st.one_of(st.none(), _values(0, 6, 3)),
 )
 instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=expressions, after=instants)
-def test_next_after_matches_a_brute_force_scan(spec: dict[str, list[int] | None | bool], after: datetime) -> None:
-    six = bool(spec["six"])
-    secs = set(spec["secs"] if six else [0])  # type: ignore[arg-type]
-    mins, hours = set(spec["mins"]), set(spec["hours"])  # type: ignore[arg-type]
-    doms = set(spec["doms"]) if spec["doms"] else None  # type: ignore[arg-type]
-    months = set(spec["months"]) if spec["months"] else set(range(1, 13))  # type: ignore[arg-type]
-    dows = set(spec["dows"]) if spec["dows"] else None  # type: ignore[arg-type]
-    fields = [
-        ",".join(map(str, sorted(mins))),
-        ",".join(map(str, sorted(hours))),
-        "*" if doms is None else ",".join(map(str, sorted(doms))),
-        "*" if spec["months"] is None else ",".join(map(str, sorted(months))),
-        "*" if dows is None else ",".join(map(str, sorted(dows))),
-    ]
-    if six:
-        fields.append(",".join(map(str, sorted(secs))))
-    expr = CronExpression.parse(" ".join(fields))
+def _text(spec: Spec) -> str:
+    def field(values: Values | None) -> str:
+        return "*" if values is None else ",".join(map(str, sorted(values)))
+
+    secs, mins, hours, doms, months, dows = spec
+    five = " ".join(field(v) for v in (mins, hours, doms, months, dows))
+    return five if secs == {0} else f"{five} {field(secs)}"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=specs, after=instants)
+def test_next_after_matches_a_brute_force_scan(spec: Spec, after: datetime) -> None:
+    expr = CronExpression.parse(_text(spec))
     got = expr.upcoming(after, UTC_ZONE, 3)
     expected, cursor = [], after
     for _ in range(3):
-        cursor = _oracle_next(secs, mins, hours, doms, months, dows, cursor)
+        cursor = _oracle_next(spec, cursor)
         expected.append(cursor)
     assert got == expected
     # In UTC there is no DST, so the cheap count is exact.
@@ -432,11 +425,12 @@ def test_occurrences_increase_strictly_and_agree_with_repeated_next_after(
     expr, tz = CronExpression.parse(text), ZoneInfo(zone)
     got = expr.upcoming(after, tz, 6)
     assert len(got) == 6 and got[0] > after
-    assert all(a < b for a, b in zip(got, got[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(got))
     assert all(t.tzinfo is UTC and t.microsecond == 0 for t in got)
-    cursor = after
+    cursor: datetime | None = after
     for t in got:
-        cursor = expr.next_after(cursor, tz)  # type: ignore[assignment]
+        assert cursor is not None
+        cursor = expr.next_after(cursor, tz)
         assert cursor == t
     assert expr.occurrences_between(after, got[-1], tz, 100) == got
     # Each occurrence shows a matching wall time, except a fixed-time one moved to the end of a gap.
@@ -451,7 +445,6 @@ def _wall_exists(wall: datetime, tz: ZoneInfo) -> bool:
 
 
 def _matches(expr: CronExpression, local: datetime) -> bool:
-    minute, hour, dom, _, dow = expr.fields[1:]
     d = local.date()
     last = calendar.monthrange(d.year, d.month)[1]
     checks = {
@@ -462,5 +455,4 @@ def _matches(expr: CronExpression, local: datetime) -> bool:
         "45 */2 1-10 * *": local.minute == 45 and local.hour % 2 == 0 and d.day <= 10,
         "0 0 L * *": (local.hour, local.minute) == (0, 0) and d.day == last,
     }
-    assert (minute, hour, dom, dow) and isinstance(d, date)
     return checks[expr.text]

@@ -60,6 +60,7 @@ def first_run_date(expr: CronExpression, tz: ZoneInfo, now: datetime, end_time: 
 
     Never an occurrence from before `now`: a re-enabled cron does not fire what it missed while paused.
     """
+    _require_aware(now, end_time)
     nxt = expr.next_after(now, tz)
     return nxt if nxt is not None and (end_time is None or nxt < end_time) else None
 
@@ -80,9 +81,7 @@ def plan_due(
     policy = MissedPolicy(policy)
     if grace < timedelta(0) or catchup_window < timedelta(0) or catchup_limit < 0:
         raise ValueError("grace, catchup_window and catchup_limit must not be negative")
-    for value in (next_run_date, now, end_time):
-        if value is not None and value.utcoffset() is None:
-            raise ValueError("plan_due needs timezone-aware datetimes")
+    _require_aware(next_run_date, now, end_time)
     first, now = next_run_date.astimezone(UTC), now.astimezone(UTC)
     end = end_time.astimezone(UTC) if end_time is not None else None
     if end is not None and first >= end:
@@ -100,6 +99,12 @@ def plan_due(
             fire = due.latest(first, min(1, catchup_limit))
     skipped, count, exact = due.skipped(set(fire))
     return DuePlan(fire, skipped, count, first_run_date(expr, tz, now, end), exact)
+
+
+def _require_aware(*values: datetime | None) -> None:
+    # Comparing naive with aware datetimes raises TypeError deep inside; say what is wrong instead.
+    if any(v is not None and v.utcoffset() is None for v in values):
+        raise ValueError("schedule planning needs timezone-aware datetimes")
 
 
 class _Due:
