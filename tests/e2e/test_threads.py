@@ -173,6 +173,21 @@ async def test_search_filters(client: Any) -> None:
     assert await client.threads.count(metadata={**mark, "nested": {"deep": [1]}}) == 1
 
 
+async def test_metadata_filters_with_awkward_keys_and_values(client: Any) -> None:
+    mark = tag()
+    awkward = {'quo"te': 1, "dot.ted": 2, "back\\slash": 3, "big": 2**64 - 1, "yes": True, "one": 1, "none": None}
+    thread = await client.threads.create(metadata={**mark, **awkward})
+    assert (await client.threads.get(thread["thread_id"]))["metadata"] == {**mark, **awkward}
+    for key, value in awkward.items():
+        found = await client.threads.search(metadata={**mark, key: value})
+        assert [t["thread_id"] for t in found] == [thread["thread_id"]], key
+        assert await client.threads.count(metadata={**mark, key: value}) == 1, key
+    # Containment is typed: true is not 1, 1 is not "1", and a missing key is not null.
+    for key, value in [("yes", 1), ("one", True), ("one", "1"), ("big", 2**64 - 2), ("absent", None)]:
+        assert await client.threads.search(metadata={**mark, key: value}) == [], (key, value)
+        assert await client.threads.count(metadata={**mark, key: value}) == 0, (key, value)
+
+
 async def test_search_sort_select_extract_and_pages(client: Any, server: ServerProcess) -> None:
     mark = tag()
     made = [(await client.threads.create(metadata={**mark, "i": i}))["thread_id"] for i in range(3)]
