@@ -1,5 +1,5 @@
 """The thread event log survives restarts and is pruned by its retention rule (docs/thread-stream.md): a server
-of its own, keeping the events of each thread's 2 most recent runs."""
+of its own, keeping the events of each thread's 2 most recent runs (and sending heartbeats every 0.2 s)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ LIFECYCLE = {"channels": ["lifecycle", "values"]}
 @pytest.fixture(scope="module")
 def small_server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
     # A short lease: on PostgreSQL a killed worker's runs are reaped when their lease expires.
-    return server_factory(env={"CRONGRAPH_THREAD_EVENTS_KEEP_RUNS": "2", "CRONGRAPH_LEASE_SECONDS": "3"})
+    env = {
+        "CRONGRAPH_THREAD_EVENTS_KEEP_RUNS": "2",
+        "CRONGRAPH_LEASE_SECONDS": "3",
+        "CRONGRAPH_KEEPALIVE_SECONDS": "0.2",
+    }
+    return server_factory(env=env)
 
 
 async def _run(url: str, thread_id: str) -> list[dict[str, Any]]:
@@ -78,3 +83,13 @@ async def test_retention_keeps_the_latest_runs_and_reports_a_gap(small_server: S
         frames = [orjson.loads(await asyncio.wait_for(ws.recv(), 20)) for _ in range(3)]
         assert [f.get("seq") for f in frames[:2]] == [e["seq"] for e in runs[2] if e["method"] == "lifecycle"]
         assert frames[2]["result"]["replayed_events"] == 2
+
+
+async def test_an_idle_stream_gets_heartbeats(small_server: ServerProcess) -> None:
+    frames: list[bytes] = []
+    waiting = collect_sse(
+        small_server.url, str(uuid.uuid4()), {"channels": ["values"]}, until=root_terminal, frames=frames
+    )
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(waiting, 1.0)
+    assert frames.count(b": heartbeat") >= 3

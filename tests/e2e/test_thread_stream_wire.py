@@ -428,3 +428,21 @@ async def test_websocket_commands_subscriptions_and_tree(server: Any) -> None:
             "running",
             "completed",
         ]
+
+
+async def test_run_start_forks_from_a_checkpoint(server: Any, client: Any) -> None:
+    thread_id = _new_thread()
+
+    async def say(text: str, config: dict[str, Any] | None = None) -> None:
+        params: dict[str, Any] = {"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": text}]}}
+        if config is not None:
+            params["config"] = config
+        reply = await command(server.url, thread_id, "run.start", params)
+        await asyncio.wait_for(client.runs.join(thread_id, reply["result"]["run_id"]), 20)
+
+    await say("one")
+    after_one = (await client.threads.get_state(thread_id))["checkpoint"]["checkpoint_id"]
+    await say("two")
+    await say("three", {"configurable": {"checkpoint_id": after_one}})
+    contents = [m["content"] for m in (await client.threads.get_state(thread_id))["values"]["messages"]]
+    assert contents == ["one", "echo: one", "three", "echo: three"]
