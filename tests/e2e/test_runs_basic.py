@@ -3,6 +3,7 @@ runs that keep or delete their thread (wire contract §3.1, §3.2)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -184,6 +185,22 @@ async def test_stateless_background_keep_and_delete(client: Any) -> None:
     assert result["messages"][-1]["content"] == "echo: hi"
     with pytest.raises(NotFoundError):
         await client.threads.get(gone["thread_id"])
+
+
+async def test_join_after_a_temporary_run_is_gone(client: Any) -> None:
+    run = await client.runs.create(None, "agent", input=HUMAN)
+    deadline = time.monotonic() + 10
+    while True:  # the run ended and took its thread with it
+        try:
+            await client.threads.get(run["thread_id"])
+        except NotFoundError:
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    result = await client.runs.join(run["thread_id"], run["run_id"])
+    assert result["messages"][-1]["content"] == "echo: hi"
+    parts = [p async for p in client.runs.join_stream(run["thread_id"], run["run_id"])]
+    assert [p.event for p in parts] == ["metadata", "values", "values"]
 
 
 async def test_create_batch(client: Any) -> None:

@@ -105,7 +105,8 @@ async def wait_stateless_run(body: RunCreate, rt: RuntimeDep) -> Any:
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(thread_id: str, run_id: str, rt: RuntimeDep) -> Any:
-    return _wait_response(rt, await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run")))
+    run = await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run"), ended_too=True)
+    return _wait_response(rt, run)
 
 
 # Streams
@@ -194,7 +195,7 @@ async def join_stream(
     stream_mode: list[str] | None = Query(default=None),
     last_event_id: str | None = Header(default=None),
 ) -> Any:
-    run = await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run"))
+    run = await rt.runs.get(uuid_param(thread_id, "thread"), uuid_param(run_id, "run"), ended_too=True)
     return _join_stream_response(rt, run, cancel_on_disconnect, stream_mode, last_event_id)
 
 
@@ -207,7 +208,7 @@ async def join_stateless_stream(
     last_event_id: str | None = Header(default=None),
 ) -> Any:
     """Extension: the Location of a stateless stream, so that the SDK can reconnect to it."""
-    run = await rt.runs.get(None, uuid_param(run_id, "run"))
+    run = await rt.runs.get(None, uuid_param(run_id, "run"), ended_too=True)
     return _join_stream_response(rt, run, cancel_on_disconnect, stream_mode, last_event_id)
 
 

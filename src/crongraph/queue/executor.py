@@ -84,6 +84,10 @@ class Executor:
         self._broker = broker
         self._clock = clock
         self.finished_hooks: list[Any] = []
+        # Runs whose graph is running: only then may a cancel interrupt the task. Before, the run sees its cancel
+        # when it starts; after, its outcome is being written and must not be cut off (that would leave it
+        # `running` until the reaper ends it).
+        self._interruptible: set[str] = set()
         # streams/run_tap.ProtocolRuns, set by runtime.py: thread-stream runs also write the thread's event log.
         self.protocol: Any = None
 
@@ -101,6 +105,7 @@ class Executor:
         try:
             if cancel_action.get(run_id):
                 raise asyncio.CancelledError  # cancelled between its claim and its start
+            self._interruptible.add(run_id)
             async with self._db.read() as conn:
                 assistant = await assistants.get(conn, run["assistant_id"])
             if assistant is None:
@@ -136,6 +141,7 @@ class Executor:
             log.warning("run %s failed: %s: %s", run_id, type(exc).__name__, exc)
             status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
             emit("error", error)
+        self._interruptible.discard(run_id)
         cancel = cancel_action.get(run_id)
         values = output
         if status != "success" and cancel != "rollback" and graph is not None:
@@ -156,6 +162,13 @@ class Executor:
                     hook(recorded)
                 except Exception:
                     log.exception("run %s: a finished hook failed", run_id)
+
+    def take_interruptible(self, run_id: str) -> bool:
+        """True (once) if the run's graph is running and its task may be cancelled now."""
+        if run_id in self._interruptible:
+            self._interruptible.discard(run_id)
+            return True
+        return False
 
     async def _record(
         self,

@@ -47,8 +47,6 @@ class RunQueue:
         self.owner = new_id()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.cancel_actions: dict[str, str] = {}
-        self._started: set[str] = set()
-        self._cancelled: set[str] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
@@ -80,15 +78,15 @@ class RunQueue:
         self._wake.set()
 
     def cancel_local(self, run_id: str, action: str) -> bool:
-        """Stop a run executing here. The action is recorded first; the task is cancelled once, and only once it
-        has started: a task cancelled before its first step would never run the code that records the outcome
-        (the executor reads the action when it starts instead), and a second cancel could interrupt that code."""
+        """Stop a run executing here. The action is recorded first; the task is cancelled at most once, and only
+        while its graph runs (Executor.take_interruptible): a task cancelled before its first step would never run
+        the code that records the outcome (the executor reads the action when it starts instead), and a cancel
+        while the outcome is written would cut that off."""
         task = self._tasks.get(run_id)
         if task is None:
             return False
         self.cancel_actions[run_id] = action  # a later rollback still upgrades an interrupt not yet recorded
-        if run_id in self._started and run_id not in self._cancelled:
-            self._cancelled.add(run_id)
+        if self._executor.take_interruptible(run_id):
             task.cancel()
         return True
 
@@ -155,7 +153,6 @@ class RunQueue:
 
     async def _execute(self, run: runs.Record) -> None:
         run_id = run["run_id"]
-        self._started.add(run_id)
         try:
             if run.get("cancel_action"):
                 self.cancel_actions[run_id] = run["cancel_action"]
@@ -166,8 +163,6 @@ class RunQueue:
             log.exception("run %s: executor crashed", run_id)
         finally:
             self._tasks.pop(run_id, None)
-            self._started.discard(run_id)
-            self._cancelled.discard(run_id)
             self.cancel_actions.pop(run_id, None)
             self._wake.set()
 

@@ -297,9 +297,15 @@ class RunService:
 
     # Reading
 
-    async def get(self, thread_id: str | None, run_id: str) -> Record:
+    async def get(self, thread_id: str | None, run_id: str, *, ended_too: bool = False) -> Record:
+        """The run. With `ended_too`, also a run that ended here recently and whose row is gone (a temporary
+        thread's run, a rollback), so that joining it just after it ended still answers its outcome."""
         async with self.ctx.db.read() as conn:
             run = await runs.get(conn, run_id, thread_id)
+        if run is None and ended_too:
+            final = self.ctx.broker.final(run_id)
+            if final is not None and thread_id in (None, final["thread_id"]):
+                return final
         if run is None:
             raise NotFound(f"Run {run_id} not found")
         return run
