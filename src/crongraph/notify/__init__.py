@@ -6,6 +6,7 @@ a lost notification costs latency, never correctness. Channels form a closed set
 - CANCEL: a running run should stop (payload: run id)
 - CRONS:  a cron was created, changed or deleted (payload: cron id)
 - RUN_EVENTS: a run's events were stored (payload: run id, or "<run id>:end" once it ended); PostgreSQL only
+- THREAD_EVENTS: events of a thread's stream were stored (payload: "<thread id> <writer>"); PostgreSQL only
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ RUNS = "crongraph_runs"
 CANCEL = "crongraph_cancel"
 CRONS = "crongraph_crons"
 RUN_EVENTS = "crongraph_run_events"
-CHANNELS = (RUNS, CANCEL, CRONS, RUN_EVENTS)
+THREAD_EVENTS = "crongraph_thread_events"
+CHANNELS = (RUNS, CANCEL, CRONS, RUN_EVENTS, THREAD_EVENTS)
 
 Listener = Callable[[str], None]
 

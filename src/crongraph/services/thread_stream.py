@@ -248,9 +248,9 @@ class ThreadStreams:
 
     def __init__(self, ctx: ServiceContext, run_service: RunService) -> None:
         settings = ctx.settings
-        # Other replicas' events are found by polling; in the embedded mode every writer is in this process.
-        poll = 1.0 if settings.is_postgres else 5.0
-        self.log = ThreadLog(ctx.db, keep_runs=settings.thread_events_keep_runs, poll=poll)
+        # Other replicas announce what they store (PostgreSQL); in the embedded mode every writer is in this process.
+        notifier = ctx.notifier if settings.is_postgres else None
+        self.log = ThreadLog(ctx.db, keep_runs=settings.thread_events_keep_runs, poll=5.0, notifier=notifier)
         self.protocol = ProtocolRuns(ctx.db, self.log, ctx.clock)
         self.commands = ThreadStreamService(ctx, run_service, self.log, self.protocol)
 

@@ -8,7 +8,8 @@ Invariants:
 - A follower gets every matching event after its cursor exactly once, in seq order: it replays from the database,
   then reads this process's in-memory tail of recently committed events, and goes back to the database whenever
   the tail does not reach back to its cursor (events another replica wrote, or ones the tail no longer holds).
-  Waits end at every local commit, and after `poll` seconds to pick up other replicas' commits.
+  Waits end at every local commit, at every other replica's commit announced on THREAD_EVENTS (PostgreSQL),
+  and after `poll` seconds in any case (a safety net: notifications may be lost).
 - Retention: when a run's root terminal event is written, the thread keeps the events of its `keep_runs` most
   recent runs and drops older ones; all of a thread's events go with the thread. A cursor older than the oldest
   kept event gets a `Gap` first, then what is kept.
@@ -20,6 +21,7 @@ import asyncio
 import itertools
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -29,7 +31,8 @@ from typing import Any
 import orjson
 from sqlalchemy.exc import IntegrityError
 
-from crongraph import serde
+from crongraph import notify, serde
+from crongraph.notify import Notifier
 from crongraph.storage import thread_events, threads
 from crongraph.storage.common import Record
 from crongraph.storage.database import Database
@@ -120,6 +123,8 @@ class _Thread:
         self.write_lock = asyncio.Lock()
         self.run_slot = asyncio.Lock()
         self.users = 0
+        # Bumped when another replica says it stored events here: followers then read the database.
+        self.hints = 0
 
     def push(self, events: list[LogEvent]) -> None:
         if not events:
@@ -129,6 +134,9 @@ class _Thread:
                 return  # already superseded by a newer window; followers read these from the database
             self.tail.clear()  # a hole (another replica wrote in between): followers fill it from the database
         self.tail.extend(events)
+        self.wake()
+
+    def wake(self) -> None:
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -143,11 +151,32 @@ class _Thread:
 
 
 class ThreadLog:
-    def __init__(self, db: Database, *, keep_runs: int, poll: float) -> None:
+    def __init__(self, db: Database, *, keep_runs: int, poll: float, notifier: Notifier | None = None) -> None:
+        """With a `notifier` (several replicas), every commit is announced on THREAD_EVENTS, and announcements
+        wake this process's followers of that thread; `poll` is then only a safety net for lost ones."""
         self._db = db
         self._keep_runs = max(1, keep_runs)
         self._poll = poll
         self._threads: dict[str, _Thread] = {}
+        self._notifier = notifier
+        # Announcements say who stored the events ("<thread id> <origin>"): this process's own need no wake-up.
+        self._origin = uuid.uuid4().hex
+        if notifier is not None:
+            notifier.listen(notify.THREAD_EVENTS, self._hint)
+
+    def _hint(self, payload: str) -> None:
+        thread_id, _, origin = payload.partition(" ")
+        if not thread_id:  # the notifier lost its connection: any thread may have news
+            for state in self._threads.values():
+                state.hints += 1
+                state.wake()
+            return
+        if origin == self._origin:
+            return
+        state = self._threads.get(thread_id)
+        if state is not None:
+            state.hints += 1
+            state.wake()
 
     def _acquire(self, thread_id: str) -> _Thread:
         state = self._threads.get(thread_id)
@@ -174,7 +203,9 @@ class ThreadLog:
                 events = await self._store(thread_id, drafts, when_idle)
                 if events:
                     state.push(events)
-                return events
+            if events and self._notifier is not None:
+                await self._notifier.notify(notify.THREAD_EVENTS, f"{thread_id} {self._origin}")
+            return events
         finally:
             self._release(thread_id, state)
 
@@ -309,8 +340,11 @@ class ThreadLog:
                 if first is not None and since + 1 < first:
                     yield Gap(since, first)
             from_db = True
+            hints = state.hints
             while True:
                 changed = state.changed
+                if state.hints != hints:
+                    hints, from_db = state.hints, True
                 if from_db:
                     stored, cursor = await self.read(thread_id, cursor, accepts)
                     for event in stored:
