@@ -192,15 +192,13 @@ class Executor:
             await checkpointer.adelete_for_runs([run_id])  # type: ignore[attr-defined]
         delete_thread = False
         async with self._db.write() as conn:
-            finished = await runs.finish(
-                conn, run_id, run["lease_token"], status=status, output=output, error=error, now=now
-            )
+            finished = await runs.finish(conn, run, status=status, output=output, error=error, now=now)
             if finished is None:
                 log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
                 return None
             if rollback:
                 await runs.delete_one(conn, run_id)
-            remaining = await runs.inflight_on_thread(conn, thread_id)
+            remaining = await runs.has_inflight(conn, thread_id)
             if run["temporary"] and not remaining:
                 delete_thread = await threads.delete_one(conn, thread_id)
             else:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, asc, desc, func, select
+from sqlalchemy import Select, Table, asc, bindparam, desc, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,6 +15,21 @@ from crongraph.storage.filters import SqlFilter, contains
 __all__ = ["Record", "contains", "count", "ordered", "page", "record", "records"]
 
 Record = dict[str, Any]
+
+
+@functools.cache
+def update_by_key(table: Table, key: str, columns: frozenset[str]) -> Any:
+    """`UPDATE table SET <columns> WHERE key = :_key`, built once per set of columns. Building a statement costs
+    more than SQLite takes to run it, and these run several times per run on the hot path."""
+    # Bind names must differ from column names in an UPDATE, hence the prefix.
+    assignments = {c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}
+    return update(table).where(table.c[key] == bindparam("k_key")).values(assignments)
+
+
+async def update_fields(conn: AsyncConnection, table: Table, key: str, key_value: Any, values: Record) -> int:
+    statement = update_by_key(table, key, frozenset(values))
+    result = await conn.execute(statement, {"k_key": key_value, **{f"v_{c}": v for c, v in values.items()}})
+    return int(result.rowcount)
 
 
 def record(row: Row[Any] | None) -> Record | None:

@@ -29,6 +29,11 @@ async def insert_new(conn: AsyncConnection, values: Record) -> Record:
     return values
 
 
+async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
+    if rows:
+        await conn.execute(insert(runs), rows)
+
+
 async def get(conn: AsyncConnection, run_id: str, thread_id: str | None = None) -> Record | None:
     query = select(runs).where(runs.c.run_id == run_id)
     if thread_id is not None:
@@ -44,6 +49,16 @@ async def list_for_thread(
         query = query.where(runs.c.status == status)
     query = query.order_by(runs.c.run_id.desc()).limit(limit).offset(offset)
     return common.records((await conn.execute(query)).all())
+
+
+_ANY_INFLIGHT = (
+    select(runs.c.run_id).where(runs.c.thread_id == bindparam("thread_id"), runs.c.status.in_(INFLIGHT)).limit(1)
+)
+
+
+async def has_inflight(conn: AsyncConnection, thread_id: str) -> bool:
+    """Whether any run of the thread is pending or running (the cheap question the hot path asks)."""
+    return (await conn.execute(_ANY_INFLIGHT, {"thread_id": thread_id})).first() is not None
 
 
 async def inflight_on_thread(conn: AsyncConnection, thread_id: str) -> list[Record]:
@@ -93,17 +108,14 @@ def _claim_statement(interactive: bool, dialect: str) -> Any:
         claim = update(runs).where(runs.c.run_id == chosen.c.run_id, runs.c.status == "pending")
     else:
         claim = update(runs).where(runs.c.run_id.in_(candidates), runs.c.status == "pending")
-    return (
-        claim.values(
-            status="running",
-            lease_owner=bindparam("owner"),
-            lease_token=bindparam("token"),
-            lease_expires_at=bindparam("lease_until", type_=UTCDateTime),
-            updated_at=bindparam("now", type_=UTCDateTime),
-            attempt=runs.c.attempt + 1,
-        )
-        .returning(*runs.c)
-    )
+    return claim.values(
+        status="running",
+        lease_owner=bindparam("owner"),
+        lease_token=bindparam("token"),
+        lease_expires_at=bindparam("lease_until", type_=UTCDateTime),
+        updated_at=bindparam("now", type_=UTCDateTime),
+        attempt=runs.c.attempt + 1,
+    ).returning(*runs.c)
 
 
 async def claim(
@@ -156,17 +168,42 @@ async def renew_many(conn: AsyncConnection, owner: str, run_ids: list[str], leas
     )
 
 
-async def finish(
-    conn: AsyncConnection, run_id: str, token: str, *, status: str, output: Any, error: Any, now: datetime
-) -> Record | None:
-    """Record a run's outcome if `token` still holds its lease; None when the lease was lost (fenced)."""
-    result = await conn.execute(
-        update(runs)
-        .where(runs.c.run_id == run_id, runs.c.lease_token == token, runs.c.status == "running")
-        .values(status=status, output=output, error=error, updated_at=now, ended_at=now, lease_expires_at=None)
-        .returning(*runs.c)
+# Bind names must differ from column names in an UPDATE, hence the prefix.
+_FINISH = (
+    update(runs)
+    .where(
+        runs.c.run_id == bindparam("b_run_id"),
+        runs.c.lease_token == bindparam("b_token"),
+        runs.c.status == "running",
     )
-    return common.record(result.first())
+    .values(
+        status=bindparam("b_status"),
+        output=bindparam("b_output", type_=runs.c.output.type),
+        error=bindparam("b_error", type_=runs.c.error.type),
+        updated_at=bindparam("b_now", type_=UTCDateTime),
+        ended_at=bindparam("b_now", type_=UTCDateTime),
+        lease_expires_at=None,
+    )
+)
+
+
+async def finish(
+    conn: AsyncConnection, run: Record, *, status: str, output: Any, error: Any, now: datetime
+) -> Record | None:
+    """Record the outcome of `run` (as claimed) if its lease token still holds; the run as it now stands, or None
+    when the lease was lost (fenced)."""
+    params = {
+        "b_run_id": run["run_id"],
+        "b_token": run["lease_token"],
+        "b_status": status,
+        "b_output": output,
+        "b_error": error,
+        "b_now": now,
+    }
+    if (await conn.execute(_FINISH, params)).rowcount == 0:
+        return None
+    changes = {"status": status, "output": output, "error": error, "updated_at": now, "ended_at": now}
+    return {**run, **changes, "lease_expires_at": None}
 
 
 async def cancel_pending(conn: AsyncConnection, run_ids: list[str], now: datetime) -> list[Record]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
@@ -31,8 +31,13 @@ async def insert_new(conn: AsyncConnection, values: Record) -> Record:
     return values
 
 
+async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
+    if rows:
+        await conn.execute(insert(threads), rows)
+
+
 async def update_fields(conn: AsyncConnection, thread_id: str, **values: Any) -> None:
-    await conn.execute(update(threads).where(threads.c.thread_id == thread_id).values(**values))
+    await common.update_fields(conn, threads, "thread_id", thread_id, values)
 
 
 async def delete_one(conn: AsyncConnection, thread_id: str) -> bool:
