@@ -19,6 +19,7 @@ from crongraph.notify.local import LocalNotifier
 from crongraph.queue.executor import Executor
 from crongraph.queue.producer import RunQueue
 from crongraph.queue.reaper import Reaper
+from crongraph.services.thread_sweeper import ThreadSweeper
 from crongraph.queue.webhooks import WebhookSender
 from crongraph.scheduler.scheduler import CronScheduler
 from crongraph.services.assistants import AssistantService
@@ -111,6 +112,8 @@ class Runtime:
         self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
         self.scheduler = CronScheduler(self.ctx, self.runs)
         await self.reaper.start()
+        self.thread_sweeper = ThreadSweeper(self.ctx, settings.ttl_sweep_seconds)
+        await self.thread_sweeper.start()
         await self.thread_streams.start()
         await self.queue.start()
         if settings.scheduler:
@@ -146,6 +149,7 @@ class Runtime:
         await self.thread_streams.stop()
         await self.webhooks.stop()
         await self.reaper.stop()
+        await self.thread_sweeper.stop()
         await self._stop_broker()
         await self.ctx.notifier.stop()
         if self._persistence is not None:

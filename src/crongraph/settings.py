@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(default=1.0, ge=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # How often threads whose ttl ran out are looked for and deleted.
+    ttl_sweep_seconds: float = Field(default=60.0, gt=0)
+
     # Start the cron scheduler in this process (queue-only replicas may turn it off).
     scheduler: bool = True
     log_level: str = "info"
