@@ -303,6 +303,20 @@ ERRORS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("post", "/runs/crons/search", {"assistant_id": "not-a-graph"}, 422, "assistant"),
     ("post", "/runs/crons/search", {"limit": 0}, 422, "limit"),
     ("post", "/runs/crons/count", {"thread_id": "nope"}, 422, "thread"),
+    (
+        "post",
+        "/runs/crons",
+        {"assistant_id": "agent", "schedule": "* * * * *", "webhook": "http://127.0.0.1/hook"},
+        422,
+        "webhook",
+    ),
+    (
+        "post",
+        "/runs/crons",
+        {"assistant_id": "agent", "schedule": "* * * * *", "webhook": "ftp://x.example/hook"},
+        422,
+        "webhook",
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from crongraph import notify
 from crongraph.errors import BadRequest, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
+from crongraph.queue import webhooks
 from crongraph.scheduler.expression import CronExpression, InvalidSchedule, InvalidTimezone, load_timezone
 from crongraph.scheduler.policy import MissedPolicy, first_run_date
 from crongraph.services.context import ServiceContext
@@ -71,8 +72,16 @@ class CronService:
             raise NotFound(f"Assistant '{value}' not found")
         return parsed
 
+    def _check_webhook(self, body: dict[str, Any]) -> None:
+        """A cron's runs call its webhook: refuse a bad target now, not at every fire."""
+        if body.get("webhook"):
+            problem = webhooks.check_url(body["webhook"], allow_private=self.ctx.settings.webhook_allow_private)
+            if problem:
+                raise InvalidInput(problem)
+
     async def create(self, thread_id: str | None, body: dict[str, Any]) -> Record:
         assistant_id = self._assistant_id(body["assistant_id"])
+        self._check_webhook(body)
         expr, tz = parse_schedule(body["schedule"], body.get("timezone"))
         end_time = as_utc(body.get("end_time"))
         now = self.ctx.clock.now()
@@ -121,6 +130,7 @@ class CronService:
     async def update(self, cron_id: str, body: dict[str, Any]) -> Record:
         if not body:
             raise BadRequest("Request body cannot be empty")
+        self._check_webhook(body)
         now = self.ctx.clock.now()
         async with self.ctx.db.write() as conn:
             current = await crons.get(conn, cron_id)
