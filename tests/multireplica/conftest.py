@@ -42,13 +42,15 @@ class Cluster:
 def cluster(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Cluster]]:
     started: list[Cluster] = []
 
-    def start(n: int = 3, **env: str) -> Cluster:
+    def start(n: int = 3, envs: list[dict[str, str]] | None = None, **env: str) -> Cluster:
+        """n replicas with `env` (CRONGRAPH_* variables), plus envs[i] for replica i."""
         url = postgres.create_database("replicas")
         group = Cluster(url)
         env = {"CRONGRAPH_LEASE_SECONDS": str(LEASE_SECONDS), **env}
-        for _ in range(n):
+        for i in range(n):
             data = tmp_path_factory.mktemp("replica") / "data"
-            group.replicas.append(ServerProcess(data_dir=data, database_url=url, env=dict(env)))
+            own = {**env, **(envs[i] if envs else {})}
+            group.replicas.append(ServerProcess(data_dir=data, database_url=url, env=own))
         started.append(group)
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda r: r.start(), group.replicas))

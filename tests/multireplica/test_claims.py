@@ -21,6 +21,7 @@ from crongraph.ids import new_id
 from crongraph.queue.reaper import Reaper
 from crongraph.storage import runs, threads
 from crongraph.storage.database import Database
+from tests.multireplica.rows import run_row, thread_row
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -36,61 +37,18 @@ async def db(postgres: PostgresServer) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def _thread(now: datetime) -> dict[str, Any]:
-    return {
-        "thread_id": new_id(),
-        "status": "busy",
-        "metadata": {},
-        "config": {},
-        "values": None,
-        "interrupts": {},
-        "error": None,
-        "ttl": None,
-        "created_at": now,
-        "updated_at": now,
-        "state_updated_at": now,
-    }
-
-
-def _run(thread_id: str, now: datetime, priority: int) -> dict[str, Any]:
-    return {
-        "run_id": new_id(),
-        "thread_id": thread_id,
-        "assistant_id": new_id(),
-        "status": "pending",
-        "metadata": {},
-        "kwargs": {},
-        "multitask_strategy": "enqueue",
-        "priority": priority,
-        "available_at": now,
-        "created_at": now,
-        "updated_at": now,
-        "ended_at": None,
-        "lease_owner": None,
-        "lease_token": None,
-        "lease_expires_at": None,
-        "attempt": 0,
-        "cancel_action": None,
-        "temporary": False,
-        "output": None,
-        "error": None,
-        "cron_id": None,
-        "scheduled_for": None,
-    }
-
-
 async def _seed(db: Database, n_threads: int, per_thread: int, priority: int = 2) -> list[str]:
     """Pending runs, `per_thread` on each of `n_threads` threads, created in order; returns the thread ids."""
     now = datetime.now(UTC)
     ids = []
     async with db.write() as conn:
         for _ in range(n_threads):
-            thread = _thread(now)
+            thread = thread_row(now)
             await threads.insert_new(conn, thread)
             ids.append(thread["thread_id"])
         for _ in range(per_thread):
             for thread_id in ids:
-                await runs.insert_new(conn, _run(thread_id, now, priority))
+                await runs.insert_new(conn, run_row(thread_id, now, priority))
     return ids
 
 
@@ -143,9 +101,7 @@ async def test_racing_claimers_split_the_runs_and_never_run_a_thread_twice(db: D
         now = datetime.now(UTC)
         async with db.write() as conn:
             for r in batch:
-                done = await runs.finish(
-                    conn, r["run_id"], r["lease_token"], status="success", output=None, error=None, now=now
-                )
+                done = await runs.finish(conn, r, status="success", output=None, error=None, now=now)
                 assert done is not None
     assert len(seen) == 30 * 4
     assert max(seen.values()) == 1, "a run was claimed twice"
@@ -172,11 +128,9 @@ async def test_a_reaped_workers_late_outcome_is_dropped(db: Database) -> None:
     # The dead replica wakes up and tries to write its outcome and renew its lease: nothing happens.
     now = datetime.now(UTC)
     async with db.write() as conn:
-        late = await runs.finish(
-            conn, first["run_id"], first["lease_token"], status="success", output={"late": True}, error=None, now=now
-        )
+        late = await runs.finish(conn, first, status="success", output={"late": True}, error=None, now=now)
         renewed = await runs.renew(conn, first["run_id"], first["lease_token"], now + LEASE)
-        await runs.renew_many(conn, "dead-replica", now + LEASE)
+        await runs.renew_many(conn, "dead-replica", [first["run_id"]], now + LEASE)
     assert late is None and renewed is False
     async with db.read() as conn:
         after = await runs.get(conn, first["run_id"])

@@ -6,6 +6,7 @@ never queue behind crongraph's single writer connection; checkpoints are written
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,16 @@ async def open_postgres(url: str) -> Persistence:
         stack.push_async_callback(pool.close)
         saver = PostgresSaver(pool)  # type: ignore[arg-type]
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
-        # Replicas may start together: serialize the savers' own migrations.
+        # Replicas may start together: serialize the savers' own migrations. Not by waiting in pg_advisory_lock:
+        # the holder's migrations run CREATE INDEX CONCURRENTLY, which waits for every open transaction, the
+        # waiting statement included, while the waiter waits for the holder (a deadlock PostgreSQL cannot see,
+        # since it goes through this process). Polling with short statements never holds a transaction open.
         async with pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(774202)")
+            while True:
+                row = await (await conn.execute("SELECT pg_try_advisory_lock(774202) AS ok")).fetchone()
+                if row and row["ok"]:
+                    break
+                await asyncio.sleep(0.05)
             try:
                 await saver.setup()
                 await store.setup()

@@ -1,24 +1,46 @@
-"""LangGraph's AsyncPostgresSaver, as the server uses it: on a connection pool, without the process-wide lock, and
-with the two operations the server needs that it lacks: deleting what given runs wrote (rollback) and copying a
-thread.
+"""LangGraph's AsyncPostgresSaver, as the server uses it: on a connection pool, without the process-wide lock,
+fenced by the run's lease, and with the two operations the server needs that it lacks: deleting what given runs
+wrote (rollback) and copying a thread.
 
 AsyncPostgresSaver serializes every statement of the process behind one asyncio lock, even when it is given a
 pool. A pool never hands one connection to two callers, so the lock only makes the runs of a replica wait for
 each other's checkpoint writes; LangGraph's own Postgres store already skips it for pools, and so does this saver.
+
+Fencing: a replica that stalls (a long pause, a partition) past its lease comes back to find its run ended by
+the reaper of another replica, and the thread possibly running a newer run elsewhere. Its outcome is already
+dropped by the lease token (storage/runs.py); its graph's checkpoint writes must be dropped too, or they would
+land on the thread's history after the newer run's. So a write made for a run (its config names the run) first
+takes a share lock on the run's row, in the same transaction, and is refused unless the run is still `running`:
+either the write commits before the reaper's update (which waits for the lock), or it sees the run ended. A
+run is never claimed twice (crongraph does not retry a run whose worker died), so "still running" means "still
+ours".
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+
+# The run whose lease fences the checkpoint write in progress in this task (None: an unfenced write, such as a
+# state update through the API).
+_fencing_run: ContextVar[str | None] = ContextVar("crongraph_fencing_run", default=None)
+_FENCE = "SELECT 1 FROM runs WHERE run_id = %s AND status = 'running' FOR SHARE"
+
+
+class LeaseLost(RuntimeError):
+    """The run this checkpoint belongs to is no longer running here: the write is refused."""
+
 
 _DELETE_RUN_WRITES = """
 DELETE FROM checkpoint_writes w USING checkpoints c
@@ -43,8 +65,15 @@ class PostgresSaver(AsyncPostgresSaver):
             async with super()._cursor(pipeline=pipeline) as cur:
                 yield cur
             return
+        run_id = _fencing_run.get()
         async with self.conn.connection() as conn:
-            if pipeline and self.supports_pipeline:
+            if run_id is not None:
+                async with conn.transaction(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    await cur.execute(_FENCE, (run_id,))
+                    if await cur.fetchone() is None:
+                        raise LeaseLost(f"run {run_id} is no longer running here; its checkpoint write was refused")
+                    yield cur
+            elif pipeline and self.supports_pipeline:
                 async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
             elif pipeline:
@@ -53,6 +82,28 @@ class PostgresSaver(AsyncPostgresSaver):
             else:
                 async with conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        token = _fencing_run.set(_run_of(config))
+        try:
+            return await super().aput(config, checkpoint, metadata, new_versions)
+        finally:
+            _fencing_run.reset(token)
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        token = _fencing_run.set(_run_of(config))
+        try:
+            await super().aput_writes(config, writes, task_id, task_path)
+        finally:
+            _fencing_run.reset(token)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         ids = [str(r) for r in run_ids]
@@ -83,3 +134,8 @@ async def _columns(cur: AsyncCursor[Any], table: str) -> list[str]:
         (table,),
     )
     return [row["column_name"] for row in await cur.fetchall()]
+
+
+def _run_of(config: RunnableConfig) -> str | None:
+    run_id = (config.get("configurable") or {}).get("run_id")
+    return str(run_id) if run_id else None

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
@@ -36,10 +37,15 @@ async def insert_new(conn: AsyncConnection, values: Record) -> Record:
 
 
 async def insert_if_absent(conn: AsyncConnection, values: Record) -> bool:
-    """Insert unless the id exists; True when inserted. Used for system assistants at every start."""
+    """Insert unless the id exists; True when inserted. Used for system assistants at every start, where
+    replicas starting together race to insert the same rows: the loser's insert fails on the key, harmlessly."""
     if await get(conn, values["assistant_id"]) is not None:
         return False
-    await insert_new(conn, values)
+    try:
+        async with conn.begin_nested():
+            await insert_new(conn, values)
+    except IntegrityError:
+        return False
     return True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
@@ -47,6 +47,14 @@ async def ids_for(conn: AsyncConnection, *, thread_id: str | None = None, assist
 
 # Scheduling
 
+_ADVANCE_MANY = text(
+    "UPDATE crons SET next_run_date = moves.new "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:expected AS timestamptz[]), CAST(:new AS timestamptz[])) "
+    "AS moves(cron_id, expected, new) "
+    "WHERE crons.cron_id = moves.cron_id AND crons.next_run_date = moves.expected AND crons.enabled "
+    "RETURNING crons.cron_id"
+)
+
 
 async def due(conn: AsyncConnection, now: datetime, limit: int, dialect: str) -> list[Record]:
     query = (
@@ -74,6 +82,27 @@ async def advance(conn: AsyncConnection, cron_id: str, expected: datetime, new: 
         .values(next_run_date=new)
     )
     return result.rowcount > 0
+
+
+async def advance_many(
+    conn: AsyncConnection, moves: list[tuple[str, datetime, datetime | None]], dialect: str
+) -> set[str]:
+    """advance() for many crons, given as (cron_id, expected, new): the ids that were moved (ours). One statement
+    on PostgreSQL (arrays, so that it compiles once whatever the batch); on SQLite statements cost no round trip,
+    so one each."""
+    if not moves:
+        return set()
+    if dialect != "postgresql":
+        return {cron_id for cron_id, expected, new in moves if await advance(conn, cron_id, expected, new)}
+    ids, expected, new = (list(column) for column in zip(*moves, strict=True))
+    result = await conn.execute(_ADVANCE_MANY, {"ids": ids, "expected": expected, "new": new})
+    return set(result.scalars().all())
+
+
+async def record_fires(conn: AsyncConnection, rows: list[Record]) -> None:
+    """Many fire-log rows (cron_id, scheduled_for, fired_at, outcome, run_id, detail) in one statement."""
+    if rows:
+        await conn.execute(insert(cron_fires), rows)
 
 
 async def record_fire(

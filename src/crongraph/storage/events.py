@@ -1,8 +1,9 @@
 """Run events in the database (PostgreSQL): the log other replicas read a run's stream from.
 
 Rows are (run_id, seq) with seq = the SSE event id, counted from 1 by the one process executing the run; the row
-with seq 0 (END) says the stream is over. Writes are idempotent (a retried batch inserts nothing twice), and the
-hint that new events exist is sent in the same transaction, so whoever is woken already sees the rows.
+with seq 0 (END) says the stream is over, and holds the run's final record (what wait and join answer, even once
+the run's row is gone with its temporary thread). Writes are idempotent (a retried batch inserts nothing twice),
+and the hint that new events exist is sent in the same transaction, so whoever is woken already sees the rows.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ async def read_after(conn: AsyncConnection, run_id: str, after: int, limit: int)
     return rows[:limit], False
 
 
-async def has_ended(conn: AsyncConnection, run_id: str) -> bool:
-    query = select(exists().where(run_events.c.run_id == run_id, run_events.c.seq == END))
-    return bool((await conn.execute(query)).scalar_one())
+async def end_of(conn: AsyncConnection, run_id: str) -> bytes | None:
+    """The END row's data (the run's final record as JSON, or empty), or None while the stream goes on."""
+    query = select(run_events.c.data).where(run_events.c.run_id == run_id, run_events.c.seq == END)
+    data = (await conn.execute(query)).scalar_one_or_none()
+    return None if data is None else bytes(data)
 
 
 async def purge(conn: AsyncConnection, cutoff: datetime) -> int:

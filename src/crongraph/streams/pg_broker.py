@@ -58,6 +58,8 @@ class PgBroker(StreamBroker):
         self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
         # Runs another replica announced as ended, most recent last (for is_done and wait_done without a query).
         self._ended: dict[str, None] = {}
+        # Final records of runs that ended on another replica, read from their END row by wait_done.
+        self._finals: dict[str, dict[str, Any]] = {}
         self._outbox: list[dict[str, Any]] = []
         self._outbox_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -98,7 +100,7 @@ class PgBroker(StreamBroker):
             return
         super().close(run_id, final)
         self._poke(run_id)
-        self._queue(run_id, events.END, "end", b"")
+        self._queue(run_id, events.END, "end", serde.dumps(final) if final is not None else b"")
 
     def _queue(self, run_id: str, seq: int, name: str, data: bytes) -> None:
         row = {"run_id": run_id, "seq": seq, "name": name, "data": data, "created_at": self._clock.now()}
@@ -180,6 +182,10 @@ class PgBroker(StreamBroker):
     def is_done(self, run_id: str) -> bool:
         return super().is_done(run_id) or run_id in self._ended
 
+    def final(self, run_id: str) -> dict[str, Any] | None:
+        """The final record of a run that ended here, or elsewhere and was waited for here (wait_done)."""
+        return super().final(run_id) or self._finals.get(run_id)
+
     def _executed_here(self, run_id: str) -> bool:
         """This process published or closed the run: its memory log holds every event from id 1."""
         return super().known(run_id)
@@ -238,15 +244,23 @@ class PgBroker(StreamBroker):
         try:
             while not self._executed_here(run_id):
                 waiter.clear()
-                if self.is_done(run_id):
+                if run_id in self._finals:
                     return
                 async with self._db.read() as conn:
-                    if await events.has_ended(conn, run_id):
-                        return
+                    end = await events.end_of(conn, run_id)
+                if end is not None:
+                    self._remember_final(run_id, end)
+                    return
                 await self._sleep(waiter)
         finally:
             self._unwatch(run_id, waiter)
         await super().wait_done(run_id)
+
+    def _remember_final(self, run_id: str, end: bytes) -> None:
+        self._ended[run_id] = None
+        if end:
+            self._finals[run_id] = serde.loads(end)
+            asyncio.get_running_loop().call_later(self._retention, self._finals.pop, run_id, None)
 
     # Housekeeping
 
