@@ -23,9 +23,10 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 run: $(STAMP)  ## start the development server on http://$(HOST):$(PORT)
 	$(BIN)/crongraph dev --host $(HOST) --port $(PORT)
 
-test: $(STAMP) tests/js/node_modules/.installed  ## the whole suite: Python (unit, storage, API, e2e) and the JavaScript SDK
+test: $(STAMP) tests/js/node_modules/.installed  ## the whole suite: Python (unit, storage, API, e2e, replicas) on SQLite, again on PostgreSQL, and the JavaScript SDK
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --backend=postgres tests/storage tests/api tests/e2e
 	cd tests/js && CRONGRAPH_BIN=$(CURDIR)/$(BIN)/crongraph node --test --test-reporter=spec
 
 check: $(STAMP)  ## lint and format check

@@ -7,11 +7,14 @@ database directly: the tests count duplicates and misses from the tables themsel
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -36,6 +39,23 @@ class Cluster:
     def stop(self) -> None:
         for replica in self.replicas:
             replica.stop()
+
+
+async def busy(replica: ServerProcess) -> int:
+    """Runs executing on this replica now (its /metrics)."""
+    async with httpx.AsyncClient(base_url=replica.url) as http:
+        return int((await http.get("/metrics")).json()["workers"]["busy"])
+
+
+async def executor_of(group: Cluster) -> ServerProcess:
+    """The replica executing the one run in flight in the cluster."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        working = [r for r in group.replicas if await busy(r)]
+        if len(working) == 1:
+            return working[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no single replica took the run")
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from tests.multireplica.conftest import Cluster
+from tests.multireplica.conftest import Cluster, busy, executor_of
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.postgres
@@ -26,22 +25,6 @@ HUMAN = {"messages": [{"role": "user", "content": "hi"}]}
 
 def _client(replica: ServerProcess) -> Any:
     return get_client(url=replica.url)
-
-
-async def _busy(replica: ServerProcess) -> int:
-    async with httpx.AsyncClient(base_url=replica.url) as http:
-        return int((await http.get("/metrics")).json()["workers"]["busy"])
-
-
-async def _executor(group: Cluster) -> ServerProcess:
-    """The replica executing the one run in flight in the cluster."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        busy = [r for r in group.replicas if await _busy(r)]
-        if len(busy) == 1:
-            return busy[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError("no single replica took the run")
 
 
 async def _collect(stream: Any) -> list[Any]:
@@ -117,7 +100,7 @@ async def test_cancel_from_another_replica_stops_the_run(three: Cluster) -> None
     thread = await a.threads.create()
     tid = thread["thread_id"]
     run = await a.runs.create(tid, "slow", input={**HUMAN, "delay": 60})
-    executor = await _executor(three)
+    executor = await executor_of(three)
     others = [r for r in three.replicas if r is not executor]
     canceller, joiner = _client(others[0]), _client(others[1])
     started = time.monotonic()
@@ -126,7 +109,7 @@ async def test_cancel_from_another_replica_stops_the_run(three: Cluster) -> None
     assert time.monotonic() - started < 5  # the executor heard it at once, not after the 60 s sleep
     got = await joiner.runs.get(tid, run["run_id"])
     assert got["status"] == "interrupted"
-    assert await _busy(executor) == 0
+    assert await busy(executor) == 0
 
 
 async def test_a_run_created_on_a_full_replica_starts_at_once_on_another(cluster: Callable[..., Cluster]) -> None:
@@ -137,12 +120,12 @@ async def test_a_run_created_on_a_full_replica_starts_at_once_on_another(cluster
     for _ in range(20):
         thread = await c_full.threads.create()
         blocker = await c_full.runs.create(thread["thread_id"], "slow", input={**HUMAN, "delay": 60})
-        executor = await _executor(group)
+        executor = await executor_of(group)
         if executor is full:
             break
         await c_idle.runs.cancel(thread["thread_id"], blocker["run_id"])
         await c_idle.runs.join(thread["thread_id"], blocker["run_id"])
-    assert await _busy(full) == 1 and await _busy(idle) == 0
+    assert await busy(full) == 1 and await busy(idle) == 0
     # Runs created on the full replica can only run on the other one, whose queue sleeps up to 2 s between
     # polls: a prompt start means the RUNS notification crossed replicas.
     latencies = []

@@ -4,7 +4,7 @@ pause and resume, end_time. Time is moved by hand; nothing sleeps for the schedu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ START = datetime(2026, 3, 7, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    settings = Settings(data_dir=tmp_path / "data", config=CONFIG)
+async def rt(tmp_path: Path, database_urls: Callable[[], str | None]) -> AsyncIterator[Runtime]:
+    settings = Settings(data_dir=tmp_path / "data", config=CONFIG, database_url=database_urls())
     runtime = Runtime(settings, GraphRegistry.load(load(CONFIG)), clock=FakeClock(START))
     await runtime.start()
     yield runtime

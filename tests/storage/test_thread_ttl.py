@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +19,8 @@ CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "graphs" / "langgrap
 
 
 @pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    settings = Settings(data_dir=tmp_path / "data", config=CONFIG, scheduler=False)
+async def rt(tmp_path: Path, database_urls: Callable[[], str | None]) -> AsyncIterator[Runtime]:
+    settings = Settings(data_dir=tmp_path / "data", config=CONFIG, scheduler=False, database_url=database_urls())
     runtime = Runtime(settings, GraphRegistry.load(load(CONFIG)), clock=FakeClock(datetime(2026, 5, 1, tzinfo=UTC)))
     await runtime.start()
     yield runtime
