@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from websockets.asyncio.client import connect
@@ -93,3 +94,13 @@ async def test_an_idle_stream_gets_heartbeats(small_server: ServerProcess) -> No
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(waiting, 1.0)
     assert frames.count(b": heartbeat") >= 3
+
+
+async def test_the_log_goes_with_its_thread(small_server: ServerProcess) -> None:
+    thread_id = str(uuid.uuid4())
+    await _run(small_server.url, thread_id)
+    async with httpx.AsyncClient(base_url=small_server.url) as http:
+        assert (await http.delete(f"/threads/{thread_id}")).status_code == 204
+    # A new thread with the same id starts a new log.
+    events = await _run(small_server.url, thread_id)
+    assert events[0]["seq"] == 1

@@ -59,6 +59,8 @@ async def test_command_envelope_errors(server: Any) -> None:
         "error": "invalid_argument",
         "message": "run.start requires an assistant_id.",
     }
+    reply = (await _post(server.url, path, {"id": 3, "method": "subscription.unsubscribe", "params": []})).json()
+    assert reply["error"] == "no_such_subscription"
     for method in ("run.cancel", "state.get", "input.inject"):
         reply = (await _post(server.url, path, {"id": 2, "method": method, "params": {}})).json()
         assert (reply["error"], reply["message"]) == ("unknown_command", f"Unknown protocol command: {method}")

@@ -83,7 +83,8 @@ async def command(thread_id: str, request: Request, rt: RuntimeDep) -> Response:
             # Over HTTP a subscription has nowhere to deliver to: the SSE body carries its own filter.
             result = {"subscription_id": str(uuid.uuid4()), "replayed_events": 0}
         elif method == "subscription.unsubscribe":
-            subscription = (body.get("params") or {}).get("subscription_id")
+            params = body.get("params")
+            subscription = params.get("subscription_id") if isinstance(params, dict) else None
             raise ProtocolError("no_such_subscription", f"Unknown subscription: {subscription}")
         elif method in ("subscription.reconnect", "agent.getTree"):
             raise ProtocolError("no_such_run", NO_RUN)

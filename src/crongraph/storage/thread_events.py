@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
-from crongraph.storage.tables import thread_events
+from crongraph.storage.tables import runs, thread_events
 
 OPEN, END = "open", "end"
 
@@ -51,10 +51,26 @@ async def after(conn: AsyncConnection, thread_id: str, seq: int, limit: int) -> 
 
 
 async def existing_marks(conn: AsyncConnection, run_ids: list[str]) -> set[tuple[str, str]]:
-    query = select(thread_events.c.run_id, thread_events.c.mark).where(
-        thread_events.c.run_id.in_(run_ids), thread_events.c.mark.is_not(None)
-    )
-    return {(r.run_id, r.mark) for r in (await conn.execute(query)).all()}
+    found: set[tuple[str, str]] = set()
+    for chunk in _chunks(run_ids):
+        query = select(thread_events.c.run_id, thread_events.c.mark).where(
+            thread_events.c.run_id.in_(chunk), thread_events.c.mark.is_not(None)
+        )
+        found.update((r.run_id, r.mark) for r in (await conn.execute(query)).all())
+    return found
+
+
+async def runs_by_id(conn: AsyncConnection, run_ids: list[str]) -> dict[str, Record]:
+    """The runs (rows of `runs`) that still exist among `run_ids`; the janitor reads them in one go."""
+    found: dict[str, Record] = {}
+    for chunk in _chunks(run_ids):
+        rows = common.records((await conn.execute(select(runs).where(runs.c.run_id.in_(chunk)))).all())
+        found.update((r["run_id"], r) for r in rows)
+    return found
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def last_mark(conn: AsyncConnection, thread_id: str) -> Record | None:

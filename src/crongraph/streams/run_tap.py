@@ -146,27 +146,30 @@ class ProtocolRuns:
             await asyncio.sleep(0.5)
 
     async def sweep(self) -> None:
+        """One look at every watched run (two queries in all), acting only on those that need an end."""
         now = self.clock.now()
-        for run_id, thread_id in list(self._watched.items()):
-            if run_id in self._live:
-                continue
-            async with self.db.read() as conn:
-                run = await runs.get(conn, run_id)
-                marks = {mark for _, mark in await thread_events.existing_marks(conn, [run_id])}
-            if END in marks:
+        watched = {r: t for r, t in self._watched.items() if r not in self._live}
+        if not watched:
+            return
+        async with self.db.read() as conn:
+            found = await thread_events.runs_by_id(conn, list(watched))
+            marks = await thread_events.existing_marks(conn, list(watched))
+        for run_id, thread_id in watched.items():
+            run = found.get(run_id)
+            if (run_id, END) in marks:
                 self.forget(run_id)
                 continue
             if run is not None and run["status"] in runs.INFLIGHT:
                 continue
-            started = OPEN in marks or (run is not None and run["attempt"] > 0)
-            if started:
+            opened = (run_id, OPEN) in marks
+            if opened or (run is not None and run["attempt"] > 0):
                 # Its executor writes the end right after committing it; only a dead one leaves it to us.
                 ended_at = run["ended_at"] if run is not None else self._missing_since.setdefault(run_id, now)
                 if ended_at is not None and now - ended_at < GRACE:
                     continue
             graph_name = await self.graph_name(thread_id, run)
             drafts = [_ending(run_id, run, graph_name)]
-            if OPEN not in marks:
+            if not opened:
                 running = {"event": "running", "graph_name": graph_name}
                 drafts.insert(0, draft(run_id, "lifecycle", (), running, mark=OPEN))
             if await self.log.append(thread_id, drafts, when_idle=True) is not None:
