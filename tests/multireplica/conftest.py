@@ -31,7 +31,8 @@ class Cluster:
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            return list(conn.execute(query, params).fetchall())
+            cur = conn.execute(query, params)
+            return list(cur.fetchall()) if cur.description else []
 
     def scalar(self, query: str, *params: Any) -> Any:
         return self.sql(query, *params)[0][0]

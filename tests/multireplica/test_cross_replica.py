@@ -150,3 +150,18 @@ async def test_a_cron_created_on_one_replica_is_scheduled_by_another_at_once(clu
         assert time.monotonic() - created < 5, "the other replica did not schedule the new cron promptly"
         await asyncio.sleep(0.1)
     await client.crons.delete(cron["cron_id"])
+
+
+async def test_a_cancel_whose_hint_was_lost_still_stops_the_run(cluster: Callable[..., Cluster]) -> None:
+    group = cluster(1)
+    client = _client(group.replicas[0])
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    run = await client.runs.create(tid, "slow", input={**HUMAN, "delay": 60})
+    await executor_of(group)
+    # What a cancel request writes, without its notification (as if the executor's listener was reconnecting).
+    group.sql("UPDATE runs SET cancel_action = 'interrupt' WHERE run_id = %s", run["run_id"])
+    started = time.monotonic()
+    await client.runs.join(tid, run["run_id"])
+    assert time.monotonic() - started < 5  # found when the leases are renewed (every lease/3), not after 60 s
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "interrupted"

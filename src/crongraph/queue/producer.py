@@ -175,5 +175,10 @@ class RunQueue:
             try:
                 async with self._db.write() as conn:
                     await runs.renew_many(conn, self.owner, list(self._tasks), self._clock.now() + self._lease)
+                    # A CANCEL notification can be lost (a replica's listener reconnecting): the request is also
+                    # in the run's row, looked at here, so a cancel is late at worst, never lost.
+                    requested = await runs.cancels_requested(conn, list(self._tasks))
+                for run_id, action in requested:
+                    self.cancel_local(run_id, action)
             except Exception:
                 log.exception("renewing leases failed")

@@ -227,6 +227,14 @@ async def request_cancel(conn: AsyncConnection, run_ids: list[str], action: str)
     )
 
 
+async def cancels_requested(conn: AsyncConnection, run_ids: list[str]) -> list[tuple[str, str]]:
+    """(run_id, action) for those of these running runs that someone asked to cancel (request_cancel)."""
+    query = select(runs.c.run_id, runs.c.cancel_action).where(
+        runs.c.run_id.in_(run_ids), runs.c.status == "running", runs.c.cancel_action.is_not(None)
+    )
+    return [(row.run_id, row.cancel_action) for row in (await conn.execute(query)).all()]
+
+
 async def expired_leases(conn: AsyncConnection, now: datetime) -> list[Record]:
     query = select(runs).where(runs.c.status == "running", runs.c.lease_expires_at < now)
     return common.records((await conn.execute(query)).all())
