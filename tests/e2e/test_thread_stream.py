@@ -137,11 +137,10 @@ async def test_tool_result_is_mirrored_as_a_tool_message(client: Any, server: An
 
 
 async def test_extensions_carry_custom_events(client: Any) -> None:
-    async with client.threads.stream(assistant_id="protocol_agent") as thread:
-        await thread.run.start(input=HELLO)
-        progress = await asyncio.wait_for(_drain(thread.extensions["progress"]), 20)
-    assert [p["phase"] for p in progress] == ["start", "end"]
-    assert progress[0] == {"name": "progress", "step": "stream_message", "phase": "start"}
+    async with client.threads.stream(assistant_id="ticker") as thread:
+        await thread.run.start(input={"steps": 3, "delay": 0.01})
+        ticks = await asyncio.wait_for(_drain(thread.extensions["tick"]), 20)
+    assert ticks == [{"name": "tick", "n": 1}, {"name": "tick", "n": 2}, {"name": "tick", "n": 3}]
 
 
 async def test_failed_run_ends_failed(client: Any) -> None:

@@ -71,6 +71,16 @@ def _dict_param(params: dict[str, Any], name: str) -> dict[str, Any] | None:
     return value
 
 
+def _run_config(params: dict[str, Any]) -> dict[str, Any]:
+    """The run's config: the one given, marked as a protocol run (which makes the executor write the log)."""
+    config = dict(_dict_param(params, "config") or {})
+    configurable = config.get("configurable") or {}
+    if not isinstance(configurable, dict):
+        raise ProtocolError("invalid_argument", "config.configurable must be an object.")
+    config["configurable"] = {**configurable, PROTOCOL_FLAG: True}
+    return config
+
+
 def _pending_interrupts(thread: dict[str, Any]) -> set[str]:
     found = set()
     for items in (thread.get("interrupts") or {}).values():
@@ -110,12 +120,9 @@ class ThreadStreamService:
         assistant = params.get("assistant_id")
         if not isinstance(assistant, str) or not assistant:
             raise ProtocolError("invalid_argument", "run.start requires an assistant_id.")
-        config = dict(_dict_param(params, "config") or {})
+        config = _run_config(params)
         metadata = _dict_param(params, "metadata") or {}
-        configurable = config.get("configurable") or {}
-        if not isinstance(configurable, dict):
-            raise ProtocolError("invalid_argument", "config.configurable must be an object.")
-        checkpoint_id = configurable.get("checkpoint_id")
+        checkpoint_id = config["configurable"].get("checkpoint_id")
         if checkpoint_id is not None and parse_uuid(checkpoint_id) is None:
             raise ProtocolError("invalid_argument", f"Invalid config.configurable.checkpoint_id: {checkpoint_id!r}.")
         _check_tracer(params.get("langsmith_tracer"))
@@ -125,7 +132,7 @@ class ThreadStreamService:
         value = params.get("input")
         body: dict[str, Any] = {
             "assistant_id": assistant,
-            "config": {**config, "configurable": {**configurable, PROTOCOL_FLAG: True}},
+            "config": config,
             "metadata": {**metadata, "created_by": "system"},
             "multitask_strategy": strategy,
             "if_not_exists": "create",
@@ -162,7 +169,7 @@ class ThreadStreamService:
     async def respond(self, thread_id: str, params: dict[str, Any]) -> tuple[dict[str, Any], int]:
         answers = _answers(params)
         tid = _thread_uuid(thread_id)
-        config = dict(_dict_param(params, "config") or {})
+        config = _run_config(params)
         metadata = _dict_param(params, "metadata") or {}
         known_namespaces = await self.log.requested_interrupts(tid)
         try:
@@ -185,7 +192,7 @@ class ThreadStreamService:
                 body = {
                     "assistant_id": assistant,
                     "command": command,
-                    "config": {**config, "configurable": {**(config.get("configurable") or {}), PROTOCOL_FLAG: True}},
+                    "config": config,
                     "metadata": {**metadata, "created_by": "system"},
                     "multitask_strategy": "enqueue",
                     "stream_mode": RECORDED_MODES,
@@ -250,7 +257,8 @@ class ThreadStreams:
         settings = ctx.settings
         # Other replicas announce what they store (PostgreSQL); in the embedded mode every writer is in this process.
         notifier = ctx.notifier if settings.is_postgres else None
-        self.log = ThreadLog(ctx.db, keep_runs=settings.thread_events_keep_runs, poll=5.0, notifier=notifier)
+        keep = settings.thread_events_keep_runs
+        self.log = ThreadLog(ctx.db, ctx.clock, keep_runs=keep, poll=5.0, notifier=notifier)
         self.protocol = ProtocolRuns(ctx.db, self.log, ctx.clock)
         self.commands = ThreadStreamService(ctx, run_service, self.log, self.protocol)
 

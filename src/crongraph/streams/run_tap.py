@@ -280,10 +280,10 @@ class RunTap:
             await self._writer.flush()
             await self._owner.log.prune(self.thread_id)
         except Exception:
-            log.exception("run %s: could not end its thread stream", self.run_id)
+            log.exception("run %s: could not end its thread stream; the janitor will", self.run_id)
+            self._owner.watch(self.run_id, self.thread_id)
         finally:
             if self._slot:
                 self._owner.log.release_slot(self.thread_id)
                 self._slot = False
             self._owner._live.discard(self.run_id)
-            self._owner.forget(self.run_id)

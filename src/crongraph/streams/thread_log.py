@@ -25,13 +25,13 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy.exc import IntegrityError
 
 from crongraph import notify, serde
+from crongraph.clock import Clock
 from crongraph.notify import Notifier
 from crongraph.storage import thread_events, threads
 from crongraph.storage.common import Record
@@ -151,10 +151,13 @@ class _Thread:
 
 
 class ThreadLog:
-    def __init__(self, db: Database, *, keep_runs: int, poll: float, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, keep_runs: int, poll: float, notifier: Notifier | None = None
+    ) -> None:
         """With a `notifier` (several replicas), every commit is announced on THREAD_EVENTS, and announcements
         wake this process's followers of that thread; `poll` is then only a safety net for lost ones."""
         self._db = db
+        self._clock = clock
         self._keep_runs = max(1, keep_runs)
         self._poll = poll
         self._threads: dict[str, _Thread] = {}
@@ -225,7 +228,7 @@ class ThreadLog:
                     if not kept:
                         return []
                     seq = await thread_events.next_seq(conn, thread_id)
-                    now = datetime.now(UTC)
+                    now = self._clock.now()
                     rows, events = [], []
                     for offset, d in enumerate(kept):
                         body = envelope(seq + offset, d)
