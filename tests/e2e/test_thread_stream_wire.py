@@ -448,3 +448,15 @@ async def test_run_start_forks_from_a_checkpoint(server: Any, client: Any) -> No
     await say("three", {"configurable": {"checkpoint_id": after_one}})
     contents = [m["content"] for m in (await client.threads.get_state(thread_id))["values"]["messages"]]
     assert contents == ["one", "echo: one", "three", "echo: three"]
+
+
+async def test_a_run_that_fails_before_its_graph_starts_ends_failed(server: Any, client: Any) -> None:
+    thread_id = _new_thread()
+    assistant = await client.assistants.create("agent")
+    await command(server.url, thread_id, "run.start", {"assistant_id": "slow", "input": {"messages": [], "delay": 1}})
+    reply = await command(server.url, thread_id, "run.start", {"assistant_id": assistant["assistant_id"]})
+    await client.assistants.delete(assistant["assistant_id"])  # while its run waits behind the slow one
+    events = await collect_sse(server.url, thread_id, {"channels": ["lifecycle"]}, until=count(4))
+    assert [e["params"]["data"]["event"] for e in events] == ["running", "completed", "running", "failed"]
+    assert "was deleted before the run started" in events[3]["params"]["data"]["error"]
+    assert (await client.runs.get(thread_id, reply["result"]["run_id"]))["status"] == "error"
