@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -39,8 +40,10 @@ if TYPE_CHECKING:
     from crongraph.services.thread_stream import ThreadStreams
 
 router = APIRouter(tags=["thread-stream"])
+log = logging.getLogger("crongraph.thread_stream")
 
 NO_RUN = "No active run is bound to this thread."
+READ_FAILED = "The thread's event log could not be read; reconnect with `since`."
 BAD_THREAD = "Invalid thread ID: it must be a UUID."
 
 
@@ -120,8 +123,13 @@ async def _sse_frames(
         # Nothing can ever be read for it: say so, then end the stream (clients report the frame).
         yield _error_frame(error_envelope(None, "invalid_argument", BAD_THREAD))
         return
-    async for item in streams.log.follow(thread_id, since, wanted.accepts):
-        yield _error_frame(_gap_error(item)) if isinstance(item, Gap) else _event_frame(item)
+    try:
+        async for item in streams.log.follow(thread_id, since, wanted.accepts):
+            yield _error_frame(_gap_error(item)) if isinstance(item, Gap) else _event_frame(item)
+    except Exception:
+        # Say why the stream ends (the SDK reports this frame), then end it: the client reconnects with `since`.
+        log.exception("thread %s: reading its event log failed", thread_id)
+        yield _error_frame(error_envelope(None, "unknown_error", READ_FAILED))
 
 
 # Events (and commands) over a WebSocket
@@ -261,6 +269,11 @@ class _Socket:
                     await self._send_event(item)
         except (WebSocketDisconnect, RuntimeError):
             return  # the socket closed under us
+        except Exception:
+            log.exception("thread %s: reading its event log failed", self.thread_id)
+            with contextlib.suppress(Exception):
+                await self._send(error_envelope(None, "unknown_error", READ_FAILED))
+                await self.ws.close(code=1011, reason="thread stream ended")
 
     def _observe(self, event: LogEvent) -> None:
         data = orjson.loads(event.body)["params"]["data"]
