@@ -71,7 +71,7 @@ async def test_stateless_cron_deletes_its_threads_by_default(client: Any) -> Non
             return True
         return False
 
-    await eventually(thread_gone)
+    await eventually(thread_gone, within=30)
 
 
 async def test_stateless_cron_keep_leaves_threads_with_the_cron_metadata(client: Any) -> None:

@@ -42,6 +42,13 @@ MAX_SLEEP = timedelta(seconds=30)
 SKIP_LOG_LIMIT = 100
 
 
+def _fires_together(cron: Record) -> bool:
+    """Thread-less crons, and thread crons that enqueue (the default): their runs are created without looking at
+    the runs in flight, so a whole batch of them can be created at once."""
+    strategy = (cron["payload"] or {}).get("multitask_strategy") or "enqueue"
+    return cron["thread_id"] is None or strategy == "enqueue"
+
+
 def run_body(cron: Record) -> dict[str, Any]:
     """The run a cron creates: its payload, minus the keys that describe the schedule."""
     payload = dict(cron["payload"])
@@ -111,8 +118,8 @@ class CronScheduler:
         created: list[Record] = []
         async with self.ctx.db.write() as conn:
             due = await crons.due(conn, now, BATCH, self.ctx.dialect)
-            together = [c for c in due if c["thread_id"] is None]
-            one_by_one = [c for c in due if c["thread_id"] is not None]
+            together = [c for c in due if _fires_together(c)]
+            one_by_one = [c for c in due if not _fires_together(c)]
             if together:
                 try:
                     async with conn.begin_nested():
@@ -150,12 +157,15 @@ class CronScheduler:
         )
 
     async def _fire_together(self, conn: Any, due: list[Record], now: datetime) -> list[Record]:
-        """Fire thread-less crons in a few statements: one compare-and-set for all, then every new thread, run
-        and fire-log row inserted at once. Returns the runs created."""
+        """Fire crons whose runs need no look at the runs in flight (thread-less ones, and thread crons that
+        enqueue) in a few statements: one compare-and-set for all, then every new thread, run and fire-log row
+        inserted at once, and the busy threads marked in one update. Returns the runs created."""
         plans = {cron["cron_id"]: self._plan(cron, now) for cron in due}
         moves = [(c["cron_id"], c["next_run_date"], plans[c["cron_id"]].next_run_date) for c in due]
         ours = await crons.advance_many(conn, moves, self.ctx.dialect)
         known: dict[str, Record | None] = {}
+        on_threads = await threads.get_many(conn, list({c["thread_id"] for c in due if c["thread_id"]}))
+        busy: set[str] = set()
         new_threads: list[Record] = []
         new_runs: list[Record] = []
         fires: list[Record] = []
@@ -185,20 +195,30 @@ class CronScheduler:
                     assistant = known[assistant_id]
                     if assistant is None:
                         raise NotFound("Thread or assistant not found.")
-                    thread, run = self.runs.new_thread_rows(
-                        body,
-                        assistant,
-                        priority=CRON,
-                        extra_metadata={"cron_id": cron["cron_id"], "cron_scheduled_for": slot.isoformat()},
-                        cron=occurrence,
-                    )
+                    marks = {"cron_id": cron["cron_id"], "cron_scheduled_for": slot.isoformat()}
+                    if cron["thread_id"] is None:
+                        thread, run = self.runs.new_thread_rows(
+                            body, assistant, priority=CRON, extra_metadata=marks, cron=occurrence
+                        )
+                        new_threads.append(thread)
+                    else:
+                        existing = on_threads.get(cron["thread_id"])
+                        if existing is None:
+                            raise NotFound("Thread or assistant not found.")
+                        run, metadata = self.runs.queued_run_row(
+                            existing, body, assistant, priority=CRON, extra_metadata=marks, cron=occurrence
+                        )
+                        if metadata is not None:
+                            await threads.update_fields(conn, existing["thread_id"], metadata=metadata)
+                            existing["metadata"] = metadata
+                        busy.add(existing["thread_id"])
                 except CrongraphError as exc:
                     fires.append(fire_row(cron, slot, "skipped", None, exc.detail))
                     continue
-                new_threads.append(thread)
                 new_runs.append(run)
                 fires.append(fire_row(cron, slot, "created", run["run_id"], None))
         await threads.insert_many(conn, new_threads)
+        await threads.mark_busy(conn, sorted(busy), now)
         await runs.insert_many(conn, new_runs)
         await crons.record_fires(conn, fires)
         return new_runs

@@ -137,6 +137,27 @@ class RunService:
         )
         return thread, run
 
+    def queued_run_row(
+        self,
+        thread: Record,
+        body: dict[str, Any],
+        assistant: Record,
+        *,
+        priority: int,
+        extra_metadata: dict[str, Any] | None,
+        cron: tuple[str, datetime] | None,
+    ) -> tuple[Record, dict[str, Any] | None]:
+        """The run row that creating an `enqueue` run on an existing thread inserts (the strategy needs no look at
+        the runs in flight), and the thread metadata to write when it does not yet name the graph (else None)."""
+        now = self.ctx.clock.now()
+        run = self._run_row(
+            thread["thread_id"], body, assistant["assistant_id"], "enqueue", False, priority, extra_metadata, cron, now
+        )
+        names = {"graph_id": assistant["graph_id"], "assistant_id": assistant["assistant_id"]}
+        metadata = thread["metadata"] or {}
+        changed = None if all(metadata.get(k) == v for k, v in names.items()) else {**metadata, **names}
+        return run, changed
+
     async def create_batch(self, bodies: list[dict[str, Any]]) -> list[Record]:
         """Stateless runs, all created in one transaction or none."""
         prepared = []

@@ -3,9 +3,10 @@ LangGraph checkpointer; this row is what search, status and the run queue need w
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
@@ -34,6 +35,20 @@ async def insert_new(conn: AsyncConnection, values: Record) -> Record:
 async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
     if rows:
         await conn.execute(insert(threads), rows)
+
+
+async def get_many(conn: AsyncConnection, thread_ids: list[str]) -> dict[str, Record]:
+    if not thread_ids:
+        return {}
+    rows = (await conn.execute(select(threads).where(threads.c.thread_id.in_(thread_ids)))).all()
+    return {r["thread_id"]: r for r in common.records(rows)}
+
+
+async def mark_busy(conn: AsyncConnection, thread_ids: list[str], now: datetime) -> None:
+    if thread_ids:
+        await conn.execute(
+            update(threads).where(threads.c.thread_id.in_(thread_ids)).values(status="busy", updated_at=now)
+        )
 
 
 async def update_fields(conn: AsyncConnection, thread_id: str, **values: Any) -> None:
