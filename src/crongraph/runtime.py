@@ -19,7 +19,6 @@ from crongraph.notify.local import LocalNotifier
 from crongraph.queue.executor import Executor
 from crongraph.queue.producer import RunQueue
 from crongraph.queue.reaper import Reaper
-from crongraph.services.thread_sweeper import ThreadSweeper
 from crongraph.queue.webhooks import WebhookSender
 from crongraph.scheduler.scheduler import CronScheduler
 from crongraph.services.assistants import AssistantService
@@ -27,6 +26,7 @@ from crongraph.services.context import ServiceContext
 from crongraph.services.crons import CronService
 from crongraph.services.runs import RunService
 from crongraph.services.thread_stream import ThreadStreams
+from crongraph.services.thread_sweeper import ThreadSweeper
 from crongraph.services.threads import ThreadService
 from crongraph.settings import Settings
 from crongraph.storage.database import Database

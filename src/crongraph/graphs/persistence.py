@@ -1,7 +1,8 @@
 """LangGraph's own savers for thread state and the store, opened for the chosen backend.
 
 SQLite: each saver gets its own file beside crongraph.db (checkpoints.db, store.db), so that graph state writes
-never queue behind crongraph's single writer connection; checkpoints are written inline (graphs/sqlite_saver.py). PostgreSQL: both live in the one database.
+never queue behind crongraph's single writer connection; checkpoints are written inline (graphs/sqlite_saver.py).
+PostgreSQL: both live in the one database.
 """
 
 from __future__ import annotations
