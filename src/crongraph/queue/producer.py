@@ -122,10 +122,13 @@ class RunQueue:
         # Whatever was not claimable now becomes so only through an event that sets _wake (a run created or
         # finished, a cancel) or a delayed run's moment: sleep until then.
         wake_at = self._clock.now() + SAFETY_POLL
-        async with self._db.read() as conn:
-            delayed = await runs.next_available_at(conn, self._clock.now())
-        if delayed is not None:
-            wake_at = min(wake_at, delayed)
+        if len(self._tasks) < self._workers:
+            # Slots are free, so nothing more is claimable now: only a delayed run could be due before a wake-up.
+            # (With every slot taken, a slot freeing wakes us anyway: no need to ask.)
+            async with self._db.read() as conn:
+                delayed = await runs.next_available_at(conn, self._clock.now())
+            if delayed is not None:
+                wake_at = min(wake_at, delayed)
         await self._clock.sleep_until(wake_at, self._wake)
 
     async def _claim(self) -> int:

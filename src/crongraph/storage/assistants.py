@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,9 +18,12 @@ from crongraph.storage.tables import assistant_versions, assistants
 _VERSIONED = ("graph_id", "name", "description", "config", "context", "metadata")
 
 
+# Built once: every run reads its assistant, and building the statement cost more than running it.
+_GET = select(assistants).where(assistants.c.assistant_id == bindparam("assistant_id"))
+
+
 async def get(conn: AsyncConnection, assistant_id: str) -> Record | None:
-    row = (await conn.execute(select(assistants).where(assistants.c.assistant_id == assistant_id))).first()
-    return common.record(row)
+    return common.record((await conn.execute(_GET, {"assistant_id": assistant_id})).first())
 
 
 async def insert_new(conn: AsyncConnection, values: Record) -> Record:

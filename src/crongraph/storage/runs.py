@@ -142,10 +142,14 @@ async def claim(
     return claimed
 
 
+_NEXT_AVAILABLE = select(func.min(runs.c.available_at)).where(
+    runs.c.status == "pending", runs.c.available_at > bindparam("now", type_=UTCDateTime)
+)
+
+
 async def next_available_at(conn: AsyncConnection, now: datetime) -> datetime | None:
     """When the earliest delayed run (after_seconds) becomes claimable, if any."""
-    query = select(func.min(runs.c.available_at)).where(runs.c.status == "pending", runs.c.available_at > now)
-    value: datetime | None = (await conn.execute(query)).scalar_one()
+    value: datetime | None = (await conn.execute(_NEXT_AVAILABLE, {"now": now})).scalar_one()
     return value
 
 
