@@ -26,7 +26,7 @@ run: $(STAMP)  ## start the development server on http://$(HOST):$(PORT)
 test: $(STAMP) tests/js/node_modules/.installed  ## the whole suite: Python (unit, storage, API, e2e, replicas) on SQLite, again on PostgreSQL, and the JavaScript SDK
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -q --backend=postgres tests/storage tests/api tests/e2e
+	$(BIN)/python -m pytest -q --backend=postgres tests/storage tests/e2e
 	cd tests/js && CRONGRAPH_BIN=$(CURDIR)/$(BIN)/crongraph node --test --test-reporter=spec
 
 check: $(STAMP)  ## lint and format check
