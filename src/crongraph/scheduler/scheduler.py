@@ -166,6 +166,7 @@ class CronScheduler:
         known: dict[str, Record | None] = {}
         on_threads = await threads.get_many(conn, list({c["thread_id"] for c in due if c["thread_id"]}))
         busy: set[str] = set()
+        named: dict[str, dict[str, Any]] = {}
         new_threads: list[Record] = []
         new_runs: list[Record] = []
         fires: list[Record] = []
@@ -209,8 +210,7 @@ class CronScheduler:
                             existing, body, assistant, priority=CRON, extra_metadata=marks, cron=occurrence
                         )
                         if metadata is not None:
-                            await threads.update_fields(conn, existing["thread_id"], metadata=metadata)
-                            existing["metadata"] = metadata
+                            named[existing["thread_id"]] = existing["metadata"] = metadata
                         busy.add(existing["thread_id"])
                 except CrongraphError as exc:
                     fires.append(fire_row(cron, slot, "skipped", None, exc.detail))
@@ -219,6 +219,7 @@ class CronScheduler:
                 fires.append(fire_row(cron, slot, "created", run["run_id"], None))
         await threads.insert_many(conn, new_threads)
         await threads.mark_busy(conn, sorted(busy), now)
+        await threads.set_metadata_many(conn, named)
         await runs.insert_many(conn, new_runs)
         await crons.record_fires(conn, fires)
         return new_runs

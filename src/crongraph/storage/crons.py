@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
 from crongraph.storage.filters import json_contains
-from crongraph.storage.tables import cron_fires, crons, runs
+from crongraph.storage.tables import UTCDateTime, cron_fires, crons, runs
 
 
 async def insert_new(conn: AsyncConnection, values: Record) -> Record:
@@ -74,13 +74,21 @@ async def earliest_next(conn: AsyncConnection) -> datetime | None:
     return value
 
 
+# Built once (it runs for every fire); bind names must differ from column names in an UPDATE.
+_ADVANCE = (
+    update(crons)
+    .where(
+        crons.c.cron_id == bindparam("b_cron_id"),
+        crons.c.next_run_date == bindparam("b_expected", type_=UTCDateTime),
+        crons.c.enabled.is_(True),
+    )
+    .values(next_run_date=bindparam("b_new", type_=UTCDateTime))
+)
+
+
 async def advance(conn: AsyncConnection, cron_id: str, expected: datetime, new: datetime | None) -> bool:
     """Move next_run_date from `expected` to `new`; False when someone else already moved it (not ours)."""
-    result = await conn.execute(
-        update(crons)
-        .where(crons.c.cron_id == cron_id, crons.c.next_run_date == expected, crons.c.enabled.is_(True))
-        .values(next_run_date=new)
-    )
+    result = await conn.execute(_ADVANCE, {"b_cron_id": cron_id, "b_expected": expected, "b_new": new})
     return result.rowcount > 0
 
 
@@ -93,7 +101,12 @@ async def advance_many(
     if not moves:
         return set()
     if dialect != "postgresql":
-        return {cron_id for cron_id, expected, new in moves if await advance(conn, cron_id, expected, new)}
+        # One executemany; when every row moved (the rule: the batch was read under SQLite's one writer), all are
+        # ours. Otherwise ask row by row which.
+        params = [{"b_cron_id": c, "b_expected": e, "b_new": n} for c, e, n in moves]
+        if (await conn.execute(_ADVANCE, params)).rowcount == len(moves):
+            return {cron_id for cron_id, _, _ in moves}
+        raise RuntimeError("a cron moved under the scheduler's feet; the batch is retried one by one")
     ids, expected, new = (list(column) for column in zip(*moves, strict=True))
     result = await conn.execute(_ADVANCE_MANY, {"ids": ids, "expected": expected, "new": new})
     return set(result.scalars().all())

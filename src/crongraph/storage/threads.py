@@ -51,6 +51,13 @@ async def mark_busy(conn: AsyncConnection, thread_ids: list[str], now: datetime)
         )
 
 
+async def set_metadata_many(conn: AsyncConnection, changes: dict[str, dict[str, Any]]) -> None:
+    """Write many threads' metadata in one executemany (the scheduler naming the graph on first fires)."""
+    if changes:
+        statement = common.update_by_key(threads, "thread_id", frozenset({"metadata"}))
+        await conn.execute(statement, [{"k_key": tid, "v_metadata": meta} for tid, meta in changes.items()])
+
+
 async def update_fields(conn: AsyncConnection, thread_id: str, **values: Any) -> None:
     await common.update_fields(conn, threads, "thread_id", thread_id, values)
 
