@@ -73,10 +73,14 @@ async def burst(client: Any, assistant: str, n: int) -> None:
     delays = [h[0]["delay_ms"] for h in history]
     assert all(len(h) == 1 for h in history), "an occurrence fired more or less than once"
     print(summary(f"{n} crons due at once: fire delay", delays))
-    print(f"{'':34} max {max(delays):.1f} ms; all {n} runs finished {(finished - slot).total_seconds():.2f} s "
-          "after the slot")
-    print(f"{'':34} runs.wait on another thread: idle median {statistics.median(idle):.1f} ms, during the burst "
-          f"median {statistics.median(during):.1f} ms (p90 {pct(during, 0.9):.1f} ms)")
+    print(
+        f"{'':34} max {max(delays):.1f} ms; all {n} runs finished {(finished - slot).total_seconds():.2f} s "
+        "after the slot"
+    )
+    print(
+        f"{'':34} runs.wait on another thread: idle median {statistics.median(idle):.1f} ms, during the burst "
+        f"median {statistics.median(during):.1f} ms (p90 {pct(during, 0.9):.1f} ms)"
+    )
     await asyncio.gather(*(client.crons.delete(c["cron_id"]) for c in crons))
 
 
@@ -96,8 +100,10 @@ async def registration(client: Any, assistant: str, total: int, chunk: int) -> N
         rates.append(rate)
         made += chunk
         print(f"  registered {made:>7} crons: {rate:7.0f} creates/s", flush=True)
-    print(f"{'registration':34} {total} crons: mean {statistics.mean(rates):.0f}/s, first chunk {rates[0]:.0f}/s, "
-          f"last chunk {rates[-1]:.0f}/s")
+    print(
+        f"{'registration':34} {total} crons: mean {statistics.mean(rates):.0f}/s, first chunk {rates[0]:.0f}/s, "
+        f"last chunk {rates[-1]:.0f}/s"
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -116,8 +122,10 @@ async def main(url: str, args: Any, pid: int | None) -> None:
             await asyncio.sleep(1)
             before = cpu_seconds(pid)
             await asyncio.sleep(10)
-            print(f"{'idle scheduler':34} {args.register} crons registered, none due: "
-                  f"{cpu_seconds(pid) - before:.3f} s of CPU in 10 s")
+            print(
+                f"{'idle scheduler':34} {args.register} crons registered, none due: "
+                f"{cpu_seconds(pid) - before:.3f} s of CPU in 10 s"
+            )
 
 
 def run() -> None:
@@ -126,7 +134,7 @@ def run() -> None:
     p.add_argument("--register", type=int, default=100_000)
     p.add_argument("--chunk", type=int, default=10_000)
     args = p.parse_args()
-    with server(args.url, env={"CRONGRAPH_WORKERS": "16"}) as (url):
+    with server(args.url) as url:
         pid = None
         if not args.url:
             import subprocess

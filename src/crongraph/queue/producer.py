@@ -2,9 +2,10 @@
 
 It sleeps until something can change what is claimable: a RUNS notification (a run was created here or on another
 replica), a slot freeing up, or the moment a delayed run (after_seconds) becomes due; a slow safety poll covers lost
-notifications. Interactive runs (priority 0) are claimed first, and background work (webhook-free API runs created
-for later, cron fires) may never take the last `reserved` slots, so a burst of cron fires cannot delay a client
-that is waiting on `runs.wait`.
+notifications. Interactive runs (priority 0) are claimed first, and background work (cron fires) may never take
+the last `reserved` slots, so a burst of cron fires cannot keep a client's run from starting. Runs share one event
+loop, so background runs executing beside an interactive one also slow it down: while an interactive run executes,
+no new background run starts beyond `BACKGROUND_BESIDE_INTERACTIVE` (the ones already running finish).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from crongraph.storage.database import Database
 log = logging.getLogger("crongraph.queue")
 
 SAFETY_POLL = timedelta(seconds=2)
+BACKGROUND_BESIDE_INTERACTIVE = 1
 
 
 class RunQueue:
@@ -46,6 +48,7 @@ class RunQueue:
         self._lease = timedelta(seconds=lease_seconds)
         self.owner = new_id()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._priority: dict[str, int] = {}
         self.cancel_actions: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -98,6 +101,14 @@ class RunQueue:
         self.cancel_local(run_id, action or "interrupt")
 
     @property
+    def _interactive(self) -> int:
+        return sum(1 for p in self._priority.values() if p == 0)
+
+    @property
+    def _background(self) -> int:
+        return len(self._priority) - self._interactive
+
+    @property
     def busy_slots(self) -> int:
         return len(self._tasks)
 
@@ -138,6 +149,8 @@ class RunQueue:
         now = self._clock.now()
         token = new_id()
         background_free = max(0, free - self._reserved)
+        if self._interactive:
+            background_free = min(background_free, max(0, BACKGROUND_BESIDE_INTERACTIVE - self._background))
         async with self._db.write() as conn:
             claimed = await runs.claim(
                 conn,
@@ -152,6 +165,7 @@ class RunQueue:
         for run in claimed:
             task = asyncio.create_task(self._execute(run), name=f"run-{run['run_id']}")
             self._tasks[run["run_id"]] = task
+            self._priority[run["run_id"]] = run["priority"]
         return len(claimed)
 
     async def _execute(self, run: runs.Record) -> None:
@@ -166,6 +180,7 @@ class RunQueue:
             log.exception("run %s: executor crashed", run_id)
         finally:
             self._tasks.pop(run_id, None)
+            self._priority.pop(run_id, None)
             self.cancel_actions.pop(run_id, None)
             self._wake.set()
 

@@ -35,7 +35,7 @@ from crongraph.storage.common import Record
 
 log = logging.getLogger("crongraph.scheduler")
 
-BATCH = 200
+BATCH = 100
 # Lost notifications cost latency, not correctness: never sleep longer than this.
 MAX_SLEEP = timedelta(seconds=30)
 # Skipped occurrences written to the fire log per firing, so that a long outage cannot write an unbounded log.
