@@ -76,6 +76,8 @@ def _serve(args: argparse.Namespace, dev: bool) -> int:
     except ConfigError as exc:
         print(f"crongraph: {exc}", file=sys.stderr)
         return 2
+    if settings.port == 0:
+        settings.port = _free_port(settings.host)  # so that the banner can say where it listens
     if not _port_free(settings.host, settings.port):
         if not dev:
             print(
@@ -99,9 +101,12 @@ def _serve(args: argparse.Namespace, dev: bool) -> int:
     print(f"  API:     {url}      docs: {url}/docs")
     print(f"  Graphs:  {', '.join(graphs.ids)}   from {source}")
     print(f"  Data:    {_redact(data)}")
-    print('  Try:     python -c "from langgraph_sdk import get_client; ..."  (see README), or Ctrl+C to stop')
+    example = '{"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": "What time is it?"}]}}'
+    print(f"  Try:     curl -s {url}/runs/wait -H 'content-type: application/json' -d '{example}'")
     sys.stdout.flush()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every migration step at INFO; a user only needs to hear about problems.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     app = create_app(Runtime(settings, graphs))
     config = uvicorn.Config(
         app,
