@@ -26,6 +26,9 @@ log = logging.getLogger("crongraph.queue")
 
 SAFETY_POLL = timedelta(seconds=2)
 BACKGROUND_BESIDE_INTERACTIVE = 1
+# A client that just got its answer often sends the next request at once: background work stays throttled this long
+# after the last interactive run ended, so that request does not find the loop full again.
+INTERACTIVE_LINGER = timedelta(milliseconds=100)
 
 
 class RunQueue:
@@ -49,6 +52,7 @@ class RunQueue:
         self.owner = new_id()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._priority: dict[str, int] = {}
+        self._interactive_until = clock.now()
         self.cancel_actions: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -132,7 +136,10 @@ class RunQueue:
         await self._claim()
         # Whatever was not claimable now becomes so only through an event that sets _wake (a run created or
         # finished, a cancel) or a delayed run's moment: sleep until then.
-        wake_at = self._clock.now() + SAFETY_POLL
+        now = self._clock.now()
+        wake_at = now + SAFETY_POLL
+        if now < self._interactive_until:
+            wake_at = min(wake_at, self._interactive_until)  # background may go again then
         if len(self._tasks) < self._workers:
             # Slots are free, so nothing more is claimable now: only a delayed run could be due before a wake-up.
             # (With every slot taken, a slot freeing wakes us anyway: no need to ask.)
@@ -149,7 +156,7 @@ class RunQueue:
         now = self._clock.now()
         token = new_id()
         background_free = max(0, free - self._reserved)
-        if self._interactive:
+        if self._interactive or now < self._interactive_until:
             background_free = min(background_free, max(0, BACKGROUND_BESIDE_INTERACTIVE - self._background))
         async with self._db.write() as conn:
             claimed = await runs.claim(
@@ -180,7 +187,8 @@ class RunQueue:
             log.exception("run %s: executor crashed", run_id)
         finally:
             self._tasks.pop(run_id, None)
-            self._priority.pop(run_id, None)
+            if self._priority.pop(run_id, None) == 0:
+                self._interactive_until = self._clock.now() + INTERACTIVE_LINGER
             self.cancel_actions.pop(run_id, None)
             self._wake.set()
 
