@@ -22,31 +22,42 @@ def frame(event: Event, with_id: bool) -> bytes:
 
 
 async def with_keepalive(source: AsyncIterator[bytes], interval: float, beat: bytes) -> AsyncIterator[bytes]:
-    """Pass `source` through, sending `beat` whenever it has been quiet for `interval` seconds."""
-    iterator = source.__aiter__()
-    pending: asyncio.Task[bytes] | None = None
+    """Pass `source` through, sending `beat` whenever it has been quiet for `interval` seconds.
+
+    One task pumps the source into a queue; chunks already queued are passed on at once, and a timer is armed only
+    while the queue is empty (not once per chunk: a run's events mostly come in bursts)."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    failure: list[Exception] = []
+
+    async def pump() -> None:
+        try:
+            async for chunk in source:
+                queue.put_nowait(chunk)
+        except Exception as exc:
+            failure.append(exc)
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(pump())
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                yield beat
-                continue
-            pending = None
             try:
-                chunk = done.pop().result()
-            except StopAsyncIteration:
+                chunk = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    chunk = await asyncio.wait_for(queue.get(), interval)
+                except TimeoutError:
+                    yield beat
+                    continue
+            if chunk is None:
+                if failure:
+                    raise failure[0]
                 return
             yield chunk
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
 
 def sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
