@@ -20,6 +20,10 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+benchmarks/js/node_modules/.installed: benchmarks/js/package.json benchmarks/js/package-lock.json
+	cd benchmarks/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: $(STAMP)  ## start the development server on http://$(HOST):$(PORT)
 	$(BIN)/crongraph dev --host $(HOST) --port $(PORT)
 
@@ -37,8 +41,10 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP)  ## performance figures against a fresh local server (see benchmarks/README.md)
-	$(BIN)/python benchmarks/run_all.py
+bench: $(STAMP) benchmarks/js/node_modules/.installed  ## the README's figures, each against a fresh local server (see benchmarks/README.md)
+	$(BIN)/python benchmarks/runs.py
+	$(BIN)/python benchmarks/crons.py
+	$(BIN)/python benchmarks/thread_stream.py
 
 clean:
-	rm -rf $(VENV) .crongraph tests/js/node_modules
+	rm -rf $(VENV) .crongraph tests/js/node_modules benchmarks/js/node_modules

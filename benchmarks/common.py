@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -27,15 +28,29 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def server(url: str | None, **kwargs: object) -> Iterator[str]:
+    """The URL of the server to measure: the one given, or a fresh crongraph on SQLite started for the run (its
+    process id then in LOCAL_PID, for the CPU figures)."""
     if url:
         yield url
         return
     with tempfile.TemporaryDirectory() as tmp:
         proc = ServerProcess(data_dir=Path(tmp) / "data", config=BENCH_CONFIG, **kwargs).start()  # type: ignore[arg-type]
+        assert proc.process is not None
+        LOCAL_PID[proc.url] = proc.process.pid
         try:
             yield proc.url
         finally:
             proc.stop()
+
+
+LOCAL_PID: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:

@@ -1,6 +1,7 @@
 """Identifiers: uuid7 for everything the server creates (time-ordered, so ordering by id is creation order), and
 the reference's deterministic uuid5 for each graph's system assistant."""
 
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 import uuid_utils
@@ -13,6 +14,7 @@ def new_id() -> str:
     return str(uuid_utils.uuid7())
 
 
+@lru_cache(maxsize=1024)  # asked on every request that names a graph
 def system_assistant_id(graph_id: str) -> str:
     return str(uuid5(_ASSISTANT_NAMESPACE, graph_id))
 

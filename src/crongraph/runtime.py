@@ -29,6 +29,7 @@ from crongraph.services.thread_stream import ThreadStreams
 from crongraph.services.thread_sweeper import ThreadSweeper
 from crongraph.services.threads import ThreadService
 from crongraph.settings import Settings
+from crongraph.storage import runs as run_rows
 from crongraph.storage.database import Database
 from crongraph.streams.broker import StreamBroker
 
@@ -157,7 +158,10 @@ class Runtime:
         await self.db.dispose()
 
     async def metrics(self) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            queued = await run_rows.count_inflight(conn)
         return {
             "workers": {"busy": self.queue.busy_slots, "total": self.settings.workers},
+            "runs": queued,
             "scheduler": self.scheduler.stats(),
         }

@@ -71,6 +71,25 @@ async def test_fires_at_the_slot_and_advances(rt: Runtime) -> None:
     assert current["next_run_date"] == datetime(2026, 3, 7, 12, 10, tzinfo=UTC)
 
 
+async def test_only_a_cron_due_sooner_wakes_the_scheduler(rt: Runtime) -> None:
+    thread = await rt.threads.create({})
+    await rt.crons.create(thread["thread_id"], {"assistant_id": "echo", "schedule": "*/5 * * * *"})  # 12:05
+    await settle(rt)
+    asleep = rt.scheduler.stats()["ticks"]
+    later = [await rt.crons.create(None, {"assistant_id": "echo", "schedule": "0 3 * * *"}) for _ in range(20)]
+    await rt.crons.update(later[0]["cron_id"], {"schedule": "0 4 * * *"})
+    await rt.crons.delete(later[1]["cron_id"])
+    await settle(rt)
+    assert rt.scheduler.stats()["ticks"] == asleep  # still asleep until 12:05: nothing became due sooner
+    # Second 10 of every minute (a sixth field): 12:00:10, sooner than the scheduler's 30 s safety wake-up too.
+    sooner = await rt.crons.create(thread["thread_id"], {"assistant_id": "echo", "schedule": "* * * * * 10"})
+    await settle(rt)
+    assert rt.scheduler.stats()["ticks"] == asleep + 1  # woke, found nothing due yet, sleeps until 12:00:10
+    await clock(rt).set(START + timedelta(seconds=10))
+    await settle(rt)
+    assert [r["scheduled_for"] for r in await cron_runs(rt, sooner["cron_id"])] == [START + timedelta(seconds=10)]
+
+
 async def test_each_occurrence_fires_once_however_often_the_scheduler_looks(rt: Runtime) -> None:
     thread = await rt.threads.create({})
     cron = await rt.crons.create(thread["thread_id"], {"assistant_id": "echo", "schedule": "* * * * *"})

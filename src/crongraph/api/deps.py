@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     from crongraph.runtime import Runtime
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request.
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 

@@ -4,7 +4,8 @@ Notifications carry ids, never data, and may be lost: every consumer can also fi
 a lost notification costs latency, never correctness. Channels form a closed set:
 - RUNS:   a run became claimable (payload: run id or "")
 - CANCEL: a running run should stop (payload: run id)
-- CRONS:  a cron was created, changed or deleted (payload: cron id)
+- CRONS:  a cron may now be due earlier than before: created, changed, resumed (payload: its next_run_date,
+          ISO 8601; "" when unknown, which wakes every scheduler)
 - RUN_EVENTS: a run's events were stored (payload: run id, or "<run id>:end" once it ended); PostgreSQL only
 - THREAD_EVENTS: events of a thread's stream were stored (payload: "<thread id> <writer>"); PostgreSQL only
 """

@@ -1,7 +1,8 @@
 """The cron scheduler: sleeps until the earliest due occurrence, fires what is due, and goes back to sleep.
 
 No polling interval: it sleeps until `min(next_run_date)` of the enabled crons (one indexed lookup) and is woken
-early by a CRONS notification whenever a cron is created, changed or deleted, here or on another replica.
+early by a CRONS notification when a cron, here or on another replica, becomes due before that moment. A cron
+due later, or deleted, does not wake it: registering thousands of crons costs the scheduler nothing.
 
 Firing is exactly-once by construction. For each due cron, inside one transaction (a savepoint of a batch):
 1. compare-and-set `next_run_date` from the value read to the next occurrence (on PostgreSQL the due query also
@@ -66,15 +67,17 @@ class CronScheduler:
         self.ctx = ctx
         self.runs = runs
         self._wake = asyncio.Event()
+        self._sleeping_until: datetime | None = None  # None while a tick works: then every change wakes it
         self._task: asyncio.Task[None] | None = None
         self._expressions: dict[str, CronExpression] = {}
         self.fired = 0
+        self.ticks = 0  # times it woke up and looked: should grow with fires, not with registrations
         self.last_tick: datetime | None = None
 
     async def start(self) -> None:
         if self._task is not None:
             return
-        self.ctx.notifier.listen(notify.CRONS, lambda _cron_id: self._wake.set())
+        self.ctx.notifier.listen(notify.CRONS, self._on_change)
         self._task = asyncio.create_task(self._run_forever(), name="crongraph-scheduler")
 
     async def stop(self) -> None:
@@ -84,7 +87,23 @@ class CronScheduler:
             self._task = None
 
     def stats(self) -> dict[str, Any]:
-        return {"running": self._task is not None, "fired": self.fired, "last_tick": self.last_tick}
+        return {
+            "running": self._task is not None,
+            "fired": self.fired,
+            "ticks": self.ticks,
+            "last_tick": self.last_tick,
+        }
+
+    def _on_change(self, next_run_date: str) -> None:
+        """A cron was created or changed: wake up only if it is due before the moment we sleep until."""
+        if self._sleeping_until is not None and next_run_date:
+            try:
+                due = datetime.fromisoformat(next_run_date)
+            except ValueError:
+                due = None
+            if due is not None and due.tzinfo is not None and due >= self._sleeping_until:
+                return
+        self._wake.set()
 
     async def _run_forever(self) -> None:
         backoff = 0.1
@@ -102,13 +121,18 @@ class CronScheduler:
     async def tick(self) -> None:
         """Fire everything due, then sleep until the next occurrence or a wake-up."""
         self._wake.clear()
+        self.ticks += 1
         while await self.fire_due() >= BATCH:
             pass
         async with self.ctx.db.read() as conn:
             earliest = await crons.earliest_next(conn)
         clock = self.ctx.clock
         limit = clock.now() + MAX_SLEEP
-        await clock.sleep_until(min(earliest, limit) if earliest else limit, self._wake)
+        self._sleeping_until = min(earliest, limit) if earliest else limit
+        try:
+            await clock.sleep_until(self._sleeping_until, self._wake)
+        finally:
+            self._sleeping_until = None
 
     async def fire_due(self) -> int:
         """One batch: up to BATCH due crons, one transaction: the thread-less ones together, then the others with

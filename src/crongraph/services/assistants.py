@@ -7,7 +7,7 @@ from typing import Any
 from crongraph.errors import Conflict, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
 from crongraph.services.context import ServiceContext
-from crongraph.storage import assistants, crons
+from crongraph.storage import assistants
 from crongraph.storage.common import Record
 
 
@@ -98,12 +98,9 @@ class AssistantService:
         from crongraph.storage import runs as run_rows
 
         async with self.ctx.db.write() as conn:
-            cron_ids = await crons.ids_for(conn, assistant_id=assistant_id)
             if not await assistants.delete_one(conn, assistant_id):
                 raise NotFound(f"Assistant '{assistant_id}' not found")
             thread_ids = await run_rows.thread_ids_for_assistant(conn, assistant_id) if delete_threads else []
-        for cron_id in cron_ids:
-            await self.ctx.notifier.notify("crongraph_crons", cron_id)
         if thread_ids:
             from crongraph.services.threads import ThreadService
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
+
 from crongraph import notify
 from crongraph.errors import BadRequest, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
@@ -61,8 +63,10 @@ class CronService:
         self.ctx = ctx
         self.runs = runs_service
 
-    async def _wake(self, cron_id: str) -> None:
-        await self.ctx.notifier.notify(notify.CRONS, cron_id)
+    async def _wake(self, next_run_date: datetime | None, enabled: bool = True) -> None:
+        """Tell the schedulers a cron is due at `next_run_date`: those sleeping past it wake up."""
+        if next_run_date is not None and enabled:
+            await self.ctx.notifier.notify(notify.CRONS, next_run_date.isoformat())
 
     def _assistant_id(self, value: str) -> str:
         if value in self.ctx.graphs:
@@ -111,13 +115,18 @@ class CronService:
             "created_at": now,
             "updated_at": now,
         }
-        async with self.ctx.db.write() as conn:
-            if await assistants.get(conn, assistant_id) is None:
-                raise NotFound(f"Assistant '{body['assistant_id']}' not found")
-            if thread_id is not None and await threads.get(conn, thread_id) is None:
-                raise NotFound(f"Thread with ID '{thread_id}' not found. Please verify the thread ID.")
-            await crons.insert_new(conn, row)
-        await self._wake(cron_id)
+        try:
+            async with self.ctx.db.write() as conn:
+                await crons.insert_new(conn, row)
+        except IntegrityError:
+            # The foreign keys refused it: one statement on the hot path, and the reads only when it fails.
+            async with self.ctx.db.read() as conn:
+                if await assistants.get(conn, assistant_id) is None:
+                    raise NotFound(f"Assistant '{body['assistant_id']}' not found") from None
+                if thread_id is not None and await threads.get(conn, thread_id) is None:
+                    raise NotFound(f"Thread with ID '{thread_id}' not found. Please verify the thread ID.") from None
+            raise
+        await self._wake(next_run, row["enabled"])
         return row
 
     async def get(self, cron_id: str) -> Record:
@@ -168,14 +177,14 @@ class CronService:
             payload["config"] = config
             changes["payload"] = payload
             await crons.update_fields(conn, cron_id, **changes)
-        await self._wake(cron_id)
-        return {**current, **changes}
+        updated = {**current, **changes}
+        await self._wake(updated["next_run_date"], updated["enabled"])
+        return updated
 
     async def delete(self, cron_id: str) -> None:
         async with self.ctx.db.write() as conn:
             if not await crons.delete_one(conn, cron_id):
                 raise cron_not_found(cron_id)
-        await self._wake(cron_id)
 
     def _search_ids(self, body: dict[str, Any]) -> tuple[str | None, str | None]:
         assistant_id = body.get("assistant_id")

@@ -14,7 +14,7 @@ from crongraph.errors import BadRequest, Conflict, NotFound
 from crongraph.ids import new_id, system_assistant_id
 from crongraph.services.context import ServiceContext
 from crongraph.services.snapshots import empty_state, snapshot_to_wire
-from crongraph.storage import assistants, crons, runs, threads
+from crongraph.storage import assistants, runs, threads
 from crongraph.storage.common import Record
 
 
@@ -127,13 +127,10 @@ class ThreadService:
     async def delete(self, thread_id: str) -> None:
         async with self.ctx.db.write() as conn:
             inflight = await runs.inflight_on_thread(conn, thread_id)
-            cron_ids = await crons.ids_for(conn, thread_id=thread_id)
             if not await threads.delete_one(conn, thread_id):
                 raise thread_not_found(thread_id)
         for run in inflight:
             await self.ctx.notifier.notify(notify.CANCEL, f"{run['run_id']}:interrupt")
-        for cron_id in cron_ids:
-            await self.ctx.notifier.notify(notify.CRONS, cron_id)
         await self.ctx.persistence.checkpointer.adelete_thread(thread_id)
 
     async def search(self, body: dict[str, Any]) -> list[Record]:

@@ -18,9 +18,13 @@ from crongraph.storage.common import Record
 from crongraph.storage.filters import json_contains
 from crongraph.storage.tables import UTCDateTime, cron_fires, crons, runs
 
+_INSERT = insert(crons)
+
 
 async def insert_new(conn: AsyncConnection, values: Record) -> Record:
-    await conn.execute(insert(crons).values(**values))
+    # One prebuilt INSERT, its parameters bound at execution: building `.values(...)` per row costs more than
+    # SQLite takes to run it.
+    await conn.execute(_INSERT, values)
     return values
 
 
@@ -34,15 +38,6 @@ async def update_fields(conn: AsyncConnection, cron_id: str, **values: Any) -> N
 
 async def delete_one(conn: AsyncConnection, cron_id: str) -> bool:
     return (await conn.execute(delete(crons).where(crons.c.cron_id == cron_id))).rowcount > 0
-
-
-async def ids_for(conn: AsyncConnection, *, thread_id: str | None = None, assistant_id: str | None = None) -> list[str]:
-    query = select(crons.c.cron_id)
-    if thread_id is not None:
-        query = query.where(crons.c.thread_id == thread_id)
-    if assistant_id is not None:
-        query = query.where(crons.c.assistant_id == assistant_id)
-    return list((await conn.execute(query)).scalars().all())
 
 
 # Scheduling

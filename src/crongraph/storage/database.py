@@ -80,6 +80,7 @@ class Database:
             for engine in (self._sync_writer, self._sync_reader):
                 event.listen(engine, "connect", _sqlite_pragmas)
             self._write_lock = asyncio.Lock()
+            self._writer_connection: Connection | None = None
         else:
             self.writer = create_async_engine(self.url, pool_size=10, max_overflow=20, **common)
 
@@ -88,11 +89,19 @@ class Database:
         """One transaction on the writer: committed on success, rolled back on any exception."""
         if self.dialect == "sqlite":
             async with self._write_lock:
-                with self._sync_writer.begin() as conn:
+                conn = self._writer()
+                with conn.begin():
                     yield InlineConnection(conn)  # type: ignore[misc]
             return
         async with self.writer.begin() as conn:
             yield conn
+
+    def _writer(self) -> Connection:
+        """SQLite's one writer connection, kept for the life of the process: checking it out of a pool per
+        transaction costs more than most of the transactions themselves."""
+        if self._writer_connection is None:
+            self._writer_connection = self._sync_writer.connect()
+        return self._writer_connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -107,8 +116,8 @@ class Database:
         """Bring the schema to the newest migration (idempotent; safe for replicas starting together on
         PostgreSQL, where the migration holds an advisory lock)."""
         if self.dialect == "sqlite":
-            with self._sync_writer.begin() as sync_conn:
-                _upgrade(sync_conn)
+            with self._writer().begin():
+                _upgrade(self._writer())
             return
         async with self.writer.begin() as conn:
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(774201)")
@@ -116,6 +125,9 @@ class Database:
 
     async def dispose(self) -> None:
         if self.dialect == "sqlite":
+            if self._writer_connection is not None:
+                self._writer_connection.close()
+                self._writer_connection = None
             self._sync_writer.dispose()
             self._sync_reader.dispose()
         else:

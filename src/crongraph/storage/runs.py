@@ -24,14 +24,17 @@ INFLIGHT = ("pending", "running")
 TERMINAL = ("success", "error", "timeout", "interrupted")
 
 
+_INSERT = insert(runs)
+
+
 async def insert_new(conn: AsyncConnection, values: Record) -> Record:
-    await conn.execute(insert(runs).values(**values))
+    await conn.execute(_INSERT, values)
     return values
 
 
 async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
     if rows:
-        await conn.execute(insert(runs), rows)
+        await conn.execute(_INSERT, rows)
 
 
 async def get(conn: AsyncConnection, run_id: str, thread_id: str | None = None) -> Record | None:
@@ -151,6 +154,14 @@ async def next_available_at(conn: AsyncConnection, now: datetime) -> datetime | 
     """When the earliest delayed run (after_seconds) becomes claimable, if any."""
     value: datetime | None = (await conn.execute(_NEXT_AVAILABLE, {"now": now})).scalar_one()
     return value
+
+
+async def count_inflight(conn: AsyncConnection) -> dict[str, int]:
+    """How many runs wait and execute, across all replicas (the queue's depth, for /metrics)."""
+    query = select(runs.c.status, func.count()).where(runs.c.status.in_(INFLIGHT)).group_by(runs.c.status)
+    counts = dict.fromkeys(INFLIGHT, 0)
+    counts.update({status: int(n) for status, n in (await conn.execute(query)).all()})
+    return counts
 
 
 async def renew(conn: AsyncConnection, run_id: str, token: str, lease_until: datetime) -> bool:

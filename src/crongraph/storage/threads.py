@@ -27,14 +27,17 @@ async def get_for_update(conn: AsyncConnection, thread_id: str, dialect: str) ->
     return common.record((await conn.execute(query)).first())
 
 
+_INSERT = insert(threads)
+
+
 async def insert_new(conn: AsyncConnection, values: Record) -> Record:
-    await conn.execute(insert(threads).values(**values))
+    await conn.execute(_INSERT, values)
     return values
 
 
 async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
     if rows:
-        await conn.execute(insert(threads), rows)
+        await conn.execute(_INSERT, rows)
 
 
 async def get_many(conn: AsyncConnection, thread_ids: list[str]) -> dict[str, Record]:
