@@ -24,8 +24,8 @@ def frame(event: Event, with_id: bool) -> bytes:
 async def with_keepalive(source: AsyncIterator[bytes], interval: float, beat: bytes) -> AsyncIterator[bytes]:
     """Pass `source` through, sending `beat` whenever it has been quiet for `interval` seconds.
 
-    One task pumps the source into a queue; chunks already queued are passed on at once, and a timer is armed only
-    while the queue is empty (not once per chunk: a run's events mostly come in bursts)."""
+    One task pumps the source into a queue; chunks already queued are passed on at once, joined, and a timer is
+    armed only while the queue is empty (not once per chunk: a run's events mostly come in bursts)."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
     failure: list[Exception] = []
 
@@ -49,11 +49,25 @@ async def with_keepalive(source: AsyncIterator[bytes], interval: float, beat: by
                 except TimeoutError:
                     yield beat
                     continue
-            if chunk is None:
+            # Whatever else is already queued goes out in the same write: a run's events mostly come in bursts,
+            # and each write is a packet the client must read and parse on its own.
+            ended = chunk is None
+            batch = [] if ended else [chunk]
+            while not ended:
+                try:
+                    more = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if more is None:
+                    ended = True
+                else:
+                    batch.append(more)
+            if batch:
+                yield b"".join(batch)
+            if ended:
                 if failure:
                     raise failure[0]
                 return
-            yield chunk
     finally:
         task.cancel()
         with contextlib.suppress(BaseException):

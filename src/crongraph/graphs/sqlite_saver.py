@@ -89,8 +89,9 @@ class InlineSqliteSaver(SqliteSaver):
                 )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """"keep_latest" keeps the newest checkpoint of each namespace (a SQLite checkpoint holds its channel values
-        inline, so it stands alone) and its pending writes; "delete" removes the threads' checkpoints."""
+        """Strategy "keep_latest" keeps the newest checkpoint of each namespace (a SQLite checkpoint holds its
+        channel values inline, so it stands alone) and its pending writes; "delete" removes the threads'
+        checkpoints."""
         if strategy not in ("keep_latest", "delete"):
             raise ValueError(f"Unknown prune strategy: {strategy!r}")
         newest = (

@@ -154,6 +154,9 @@ class RunQueue:
         if free <= 0:
             return 0
         now = self._clock.now()
+        async with self._db.read() as conn:
+            if not await runs.any_claimable(conn, now):
+                return 0
         token = new_id()
         background_free = max(0, free - self._reserved)
         if self._interactive or now < self._interactive_until:

@@ -86,7 +86,7 @@ class Reaper:
             async with self._db.write() as conn:
                 if not await runs.end_abandoned(conn, run["run_id"], run["lease_token"], error, now):
                     continue
-                remaining = await runs.inflight_on_thread(conn, run["thread_id"])
+                remaining = await runs.has_inflight(conn, run["thread_id"])
                 await threads.update_fields(
                     conn,
                     run["thread_id"],

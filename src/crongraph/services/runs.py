@@ -212,11 +212,12 @@ class RunService:
             row = self._new_thread_row(thread_id, body, assistant, stateless, extra_metadata)
             await threads.insert_new(conn, row)
         else:
-            inflight = await runs.inflight_on_thread(conn, thread_id)
-            if inflight and strategy == "reject":
+            if strategy in ("interrupt", "rollback"):
+                inflight = await runs.inflight_on_thread(conn, thread_id)
+                if inflight:
+                    cancelled = await self._supersede(conn, inflight, strategy, now)
+            elif strategy == "reject" and await runs.has_inflight(conn, thread_id):
                 raise Conflict(BUSY)
-            if inflight and strategy in ("interrupt", "rollback"):
-                cancelled = await self._supersede(conn, inflight, strategy, now)
             await threads.update_fields(
                 conn,
                 thread_id,
@@ -386,7 +387,7 @@ class RunService:
             found = await runs.list_inflight(conn, thread_id=thread_id, run_ids=run_ids, statuses=runs.INFLIGHT)
             cancelled = await self._supersede(conn, found, action, now)
             for thread in {r["thread_id"] for r in found if r["status"] == "pending"}:
-                if not await runs.inflight_on_thread(conn, thread):
+                if not await runs.has_inflight(conn, thread):
                     await threads.update_fields(conn, thread, status="idle", updated_at=now)
         await self.after_commit(None, cancelled)
         return found

@@ -37,11 +37,14 @@ async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
         await conn.execute(_INSERT, rows)
 
 
+_GET = select(runs).where(runs.c.run_id == bindparam("run_id"))
+_GET_ON_THREAD = _GET.where(runs.c.thread_id == bindparam("thread_id"))
+
+
 async def get(conn: AsyncConnection, run_id: str, thread_id: str | None = None) -> Record | None:
-    query = select(runs).where(runs.c.run_id == run_id)
-    if thread_id is not None:
-        query = query.where(runs.c.thread_id == thread_id)
-    return common.record((await conn.execute(query)).first())
+    if thread_id is None:
+        return common.record((await conn.execute(_GET, {"run_id": run_id})).first())
+    return common.record((await conn.execute(_GET_ON_THREAD, {"run_id": run_id, "thread_id": thread_id})).first())
 
 
 async def list_for_thread(
@@ -64,9 +67,13 @@ async def has_inflight(conn: AsyncConnection, thread_id: str) -> bool:
     return (await conn.execute(_ANY_INFLIGHT, {"thread_id": thread_id})).first() is not None
 
 
+_INFLIGHT_ON_THREAD = (
+    select(runs).where(runs.c.thread_id == bindparam("thread_id"), runs.c.status.in_(INFLIGHT)).order_by(runs.c.run_id)
+)
+
+
 async def inflight_on_thread(conn: AsyncConnection, thread_id: str) -> list[Record]:
-    query = select(runs).where(runs.c.thread_id == thread_id, runs.c.status.in_(INFLIGHT)).order_by(runs.c.run_id)
-    return common.records((await conn.execute(query)).all())
+    return common.records((await conn.execute(_INFLIGHT_ON_THREAD, {"thread_id": thread_id})).all())
 
 
 async def list_inflight(
@@ -143,6 +150,19 @@ async def claim(
         claimed += common.records(result.all())
     claimed.sort(key=lambda r: (r["priority"], r["run_id"]))
     return claimed
+
+
+_ANY_CLAIMABLE = (
+    select(runs.c.run_id)
+    .where(runs.c.status == "pending", runs.c.available_at <= bindparam("now", type_=UTCDateTime))
+    .limit(1)
+)
+
+
+async def any_claimable(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some pending run is due (it may still wait behind its thread's running one): a read, so that the
+    queue's many wake-ups with nothing to take cost no write transaction."""
+    return (await conn.execute(_ANY_CLAIMABLE, {"now": now})).first() is not None
 
 
 _NEXT_AVAILABLE = select(func.min(runs.c.available_at)).where(

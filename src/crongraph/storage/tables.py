@@ -135,6 +135,7 @@ runs = Table(
     Column("scheduled_for", UTCDateTime),
 )
 Index("ix_runs_queue", runs.c.status, runs.c.priority, runs.c.run_id)
+Index("ix_runs_available", runs.c.status, runs.c.available_at)
 Index("ix_runs_thread", runs.c.thread_id, runs.c.status)
 Index("ix_runs_cron", runs.c.cron_id, runs.c.scheduled_for)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
@@ -14,17 +14,19 @@ from crongraph.storage.common import Record
 from crongraph.storage.filters import json_contains
 from crongraph.storage.tables import threads
 
+# Prebuilt: a thread is read on nearly every request, and building a statement costs more than running it.
+_GET = select(threads).where(threads.c.thread_id == bindparam("thread_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+
 
 async def get(conn: AsyncConnection, thread_id: str) -> Record | None:
-    return common.record((await conn.execute(select(threads).where(threads.c.thread_id == thread_id))).first())
+    return common.record((await conn.execute(_GET, {"thread_id": thread_id})).first())
 
 
 async def get_for_update(conn: AsyncConnection, thread_id: str, dialect: str) -> Record | None:
     """Read a thread and hold its row lock until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    query = select(threads).where(threads.c.thread_id == thread_id)
-    if dialect == "postgresql":
-        query = query.with_for_update()
-    return common.record((await conn.execute(query)).first())
+    query = _GET_FOR_UPDATE if dialect == "postgresql" else _GET
+    return common.record((await conn.execute(query, {"thread_id": thread_id})).first())
 
 
 _INSERT = insert(threads)
