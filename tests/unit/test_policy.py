@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from crongraph.scheduler.expression import CronExpression
 from crongraph.scheduler.policy import (
     DEFAULT_CATCHUP_LIMIT,
+    DEFAULT_CATCHUP_WINDOW,
+    DEFAULT_GRACE,
     SKIPPED_SAMPLE,
     DuePlan,
     MissedPolicy,
+    _search_plan,
     first_run_date,
     plan_due,
 )
@@ -286,3 +289,31 @@ def test_every_due_occurrence_is_fired_or_counted(
         assert p.fire == fresh[-limit:] if limit else p.fire == []
     else:
         assert p.fire == due[-1:] if limit and due else p.fire == []
+
+
+ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu", "America/Santiago"]
+SCHEDULES = ["* * * * *", "*/7 * * * *", "30 2 * * *", "0 1-3 * * *", "15 */2 * * 1-5", "0 0 1 * *", "* * * * * 30"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    schedule=st.sampled_from(SCHEDULES),
+    zone=st.sampled_from(ZONES),
+    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    late=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=3)),
+    policy=st.sampled_from(list(MissedPolicy)),
+    end_after=st.one_of(st.none(), st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(hours=6))),
+)
+def test_the_one_due_shortcut_plans_as_the_search_does(
+    schedule: str, zone: str, start: datetime, late: timedelta, policy: MissedPolicy, end_after: timedelta | None
+) -> None:
+    """plan_due answers the common case (one occurrence due) with one step of the expression; whatever the
+    schedule, zone, lateness, policy and end_time, that must be the plan the general search makes."""
+    expr, tz = CronExpression.parse(schedule), ZoneInfo(zone)
+    first = first_run_date(expr, tz, start, None)
+    assert first is not None
+    now, end = first + late, (first + end_after if end_after is not None else None)
+    expected = _search_plan(expr, tz, first, now, end, policy, DEFAULT_GRACE, DEFAULT_CATCHUP_WINDOW, 100)
+    if end is not None and first >= end:
+        expected = DuePlan([], [], 0, None)
+    assert plan_due(expr, tz, first, now, policy=policy, end_time=end, catchup_limit=100) == expected

@@ -88,6 +88,30 @@ def plan_due(
         return DuePlan([], [], 0, None)
     if now < first:
         return DuePlan([], [], 0, first)
+    if end is None or end > now:
+        after = expr.next_after(first, tz)
+        if after is None or after > now:
+            # The common case (the server was up): the stored occurrence is the only one due, and the one after
+            # it is the next after now. One step of the expression instead of the searches below; same answer.
+            window = catchup_window if policy is MissedPolicy.ALL else grace
+            fired = catchup_limit > 0 and (first >= now - window or policy is MissedPolicy.LATEST)
+            nxt = after if after is not None and (end is None or after < end) else None
+            return DuePlan([first], [], 0, nxt) if fired else DuePlan([], [first], 1, nxt)
+    return _search_plan(expr, tz, first, now, end, policy, grace, catchup_window, catchup_limit)
+
+
+def _search_plan(
+    expr: CronExpression,
+    tz: ZoneInfo,
+    first: datetime,
+    now: datetime,
+    end: datetime | None,
+    policy: MissedPolicy,
+    grace: timedelta,
+    catchup_window: timedelta,
+    catchup_limit: int,
+) -> DuePlan:
+    """plan_due for any number of due occurrences (after downtime, or a dense schedule), by bounded searches."""
     # The last instant that may fire: now, or just before end_time.
     last = now if end is None or end > now else end - _TICK
     due = _Due(expr, tz, first, last)

@@ -188,7 +188,7 @@ class CronScheduler:
         moves = [(c["cron_id"], c["next_run_date"], plans[c["cron_id"]].next_run_date) for c in due]
         ours = await crons.advance_many(conn, moves, self.ctx.dialect)
         known: dict[str, Record | None] = {}
-        on_threads = await threads.get_many(conn, list({c["thread_id"] for c in due if c["thread_id"]}))
+        on_threads = await threads.metadata_many(conn, list({c["thread_id"] for c in due if c["thread_id"]}))
         busy: set[str] = set()
         named: dict[str, dict[str, Any]] = {}
         new_threads: list[Record] = []

@@ -42,11 +42,13 @@ async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
         await conn.execute(_INSERT, rows)
 
 
-async def get_many(conn: AsyncConnection, thread_ids: list[str]) -> dict[str, Record]:
+async def metadata_many(conn: AsyncConnection, thread_ids: list[str]) -> dict[str, Record]:
+    """The id and metadata of each thread that exists (not its values: the scheduler's fires need only these, and
+    decoding a hundred graph states per batch would cost more than the batch)."""
     if not thread_ids:
         return {}
-    rows = (await conn.execute(select(threads).where(threads.c.thread_id.in_(thread_ids)))).all()
-    return {r["thread_id"]: r for r in common.records(rows)}
+    query = select(threads.c.thread_id, threads.c.metadata).where(threads.c.thread_id.in_(thread_ids))
+    return {r["thread_id"]: r for r in common.records((await conn.execute(query)).all())}
 
 
 async def mark_busy(conn: AsyncConnection, thread_ids: list[str], now: datetime) -> None:
