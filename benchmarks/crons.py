@@ -34,7 +34,7 @@ def at_instant(when: datetime) -> str:
 
 async def burst(client: Any, assistant: str, n: int) -> None:
     threads = await asyncio.gather(*(client.threads.create() for _ in range(n)))
-    lead = timedelta(seconds=max(4.0, n / 400))
+    lead = timedelta(seconds=max(4.0, n / 250))  # time to create the crons (the Python SDK does ~500/s) and more
     slot = (datetime.now(UTC) + lead).replace(microsecond=0) + timedelta(seconds=1)
     sem = asyncio.Semaphore(32)
 

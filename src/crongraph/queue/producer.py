@@ -4,8 +4,10 @@ It sleeps until something can change what is claimable: a RUNS notification (a r
 replica), a slot freeing up, or the moment a delayed run (after_seconds) becomes due; a slow safety poll covers lost
 notifications. Interactive runs (priority 0) are claimed first, and background work (cron fires) may never take
 the last `reserved` slots, so a burst of cron fires cannot keep a client's run from starting. Runs share one event
-loop, so background runs executing beside an interactive one also slow it down: while an interactive run executes,
-no new background run starts beyond `BACKGROUND_BESIDE_INTERACTIVE` (the ones already running finish).
+loop, so background runs executing beside an interactive one also slow it down: while interactive work is present
+(a run executing, or one ended less than `INTERACTIVE_LINGER` ago), background runs start one at a time and at most
+one per `BACKGROUND_SPACING` (the ones already running finish). Background work never stops altogether: under
+constant interactive load, crons still run, at a reduced rate.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ log = logging.getLogger("crongraph.queue")
 
 SAFETY_POLL = timedelta(seconds=2)
 BACKGROUND_BESIDE_INTERACTIVE = 1
+# A trivial run costs a few milliseconds of the loop: starting background runs back to back beside an interactive
+# one would halve its share of the loop; one start per this long costs it a small fraction.
+BACKGROUND_SPACING = timedelta(milliseconds=20)
 # A client that just got its answer often sends the next request at once: background work stays throttled this long
 # after the last interactive run ended, so that request does not find the loop full again.
 INTERACTIVE_LINGER = timedelta(milliseconds=100)
@@ -53,6 +58,7 @@ class RunQueue:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._priority: dict[str, int] = {}
         self._interactive_until = clock.now()
+        self._background_not_before = clock.now()  # the next background start, while throttled
         self.cancel_actions: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -140,6 +146,8 @@ class RunQueue:
         wake_at = now + SAFETY_POLL
         if now < self._interactive_until:
             wake_at = min(wake_at, self._interactive_until)  # background may go again then
+        if now < self._background_not_before:
+            wake_at = min(wake_at, self._background_not_before)  # or start its next run then
         if len(self._tasks) < self._workers:
             # Slots are free, so nothing more is claimable now: only a delayed run could be due before a wake-up.
             # (With every slot taken, a slot freeing wakes us anyway: no need to ask.)
@@ -159,8 +167,11 @@ class RunQueue:
                 return 0
         token = new_id()
         background_free = max(0, free - self._reserved)
-        if self._interactive or now < self._interactive_until:
+        throttled = bool(self._interactive) or now < self._interactive_until
+        if throttled:
             background_free = min(background_free, max(0, BACKGROUND_BESIDE_INTERACTIVE - self._background))
+            if now < self._background_not_before:
+                background_free = 0
         async with self._db.write() as conn:
             claimed = await runs.claim(
                 conn,
@@ -172,6 +183,8 @@ class RunQueue:
                 background_limit=background_free,
                 dialect=self._db.dialect,
             )
+        if throttled and any(run["priority"] > 0 for run in claimed):
+            self._background_not_before = now + BACKGROUND_SPACING
         for run in claimed:
             task = asyncio.create_task(self._execute(run), name=f"run-{run['run_id']}")
             self._tasks[run["run_id"]] = task
