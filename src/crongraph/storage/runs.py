@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Integer, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
@@ -88,6 +90,16 @@ async def list_inflight(
 
 
 @functools.cache
+def _available_at(dialect: str) -> Any:
+    """available_at, for the claim's WHERE. On SQLite written `+available_at`, its documented way to keep a term
+    from choosing the index: left to choose, SQLite answers the claim with ix_runs_available, reading and sorting
+    every due run, where walking ix_runs_queue in order stops after `limit` runs: with a large backlog, each claim
+    would cost as much as the backlog."""
+    if dialect == "sqlite":
+        return UnaryExpression(runs.c.available_at, operator=custom_op("+"), type_=UTCDateTime)
+    return runs.c.available_at
+
+
 def _claim_statement(interactive: bool, dialect: str) -> Any:
     """The claim UPDATE, built once per (kind, dialect): constructing it per call cost more than running it.
     Parameters: now, limit, and the lease values."""
@@ -104,7 +116,7 @@ def _claim_statement(interactive: bool, dialect: str) -> Any:
         .where(
             runs.c.status == "pending",
             runs.c.priority == 0 if interactive else runs.c.priority > 0,
-            runs.c.available_at <= bindparam("now", type_=UTCDateTime),
+            _available_at(dialect) <= bindparam("now", type_=UTCDateTime),
             ~blocked,
         )
         .order_by(runs.c.priority, runs.c.run_id)
