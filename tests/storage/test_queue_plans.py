@@ -47,3 +47,9 @@ async def test_the_queue_questions_use_the_availability_index(db: Database) -> N
         plan = await _plan(db, statement, {"now": now})
         assert "ix_runs_available" in plan, plan
     await db.dispose()
+
+
+def test_the_claim_statement_is_built_once() -> None:
+    # Building it costs more than SQLite takes to run it, and the queue claims after every run.
+    assert runs._claim_statement(True, "sqlite") is runs._claim_statement(True, "sqlite")
+    assert runs._claim_statement(False, "postgresql") is runs._claim_statement(False, "postgresql")

@@ -89,7 +89,6 @@ async def list_inflight(
     return common.records((await conn.execute(query)).all())
 
 
-@functools.cache
 def _available_at(dialect: str) -> Any:
     """available_at, for the claim's WHERE. On SQLite written `+available_at`, its documented way to keep a term
     from choosing the index: left to choose, SQLite answers the claim with ix_runs_available, reading and sorting
@@ -100,6 +99,7 @@ def _available_at(dialect: str) -> Any:
     return runs.c.available_at
 
 
+@functools.cache
 def _claim_statement(interactive: bool, dialect: str) -> Any:
     """The claim UPDATE, built once per (kind, dialect): constructing it per call cost more than running it.
     Parameters: now, limit, and the lease values."""
