@@ -8,6 +8,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 def server(url: str | None, **kwargs: object) -> Iterator[str]:
     """The URL of the server to measure: the one given, or a fresh crongraph on SQLite started for the run (its
     process id then in LOCAL_PID, for the CPU figures)."""
+    print(f"machine: {cpu_probe():.2f} s for a 10-million-step Python loop (the speed the figures below had)")
     if url:
         yield url
         return
@@ -44,6 +46,16 @@ def server(url: str | None, **kwargs: object) -> Iterator[str]:
 
 
 LOCAL_PID: dict[str, int] = {}
+
+
+def cpu_probe() -> float:
+    """Seconds one core takes for a fixed piece of Python: on a shared machine its speed drifts by half over an
+    hour, and every figure drifts with it, so each run says what it ran on."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
 
 
 def cpu_seconds(pid: int) -> float:
