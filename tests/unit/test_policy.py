@@ -291,14 +291,14 @@ def test_every_due_occurrence_is_fired_or_counted(
         assert p.fire == due[-1:] if limit and due else p.fire == []
 
 
-ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu", "America/Santiago"]
-SCHEDULES = ["* * * * *", "*/7 * * * *", "30 2 * * *", "0 1-3 * * *", "15 */2 * * 1-5", "0 0 1 * *", "* * * * * 30"]
+ONE_DUE_ZONES = [*ZONES, "Europe/London", "Asia/Kathmandu", "America/Santiago"]
+ONE_DUE_SCHEDULES = [*TEXTS, "* * * * *", "15 */2 * * 1-5", "0 0 1 * *", "* * * * * 30"]
 
 
 @settings(max_examples=400, deadline=None)
 @given(
-    schedule=st.sampled_from(SCHEDULES),
-    zone=st.sampled_from(ZONES),
+    schedule=st.sampled_from(ONE_DUE_SCHEDULES),
+    zone=st.sampled_from(ONE_DUE_ZONES),
     start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
     late=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=3)),
     policy=st.sampled_from(list(MissedPolicy)),
