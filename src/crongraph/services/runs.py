@@ -36,6 +36,18 @@ RESERVED_CONFIGURABLE = (
 )
 
 
+def _graph_names(assistant: Record) -> dict[str, str]:
+    """What a thread's metadata says of the graph that runs on it."""
+    return {"graph_id": assistant["graph_id"], "assistant_id": assistant["assistant_id"]}
+
+
+def _renamed(metadata: dict[str, Any] | None, assistant: Record) -> dict[str, Any] | None:
+    """The thread's metadata naming the assistant's graph, or None when it already does (nothing to write)."""
+    metadata = metadata or {}
+    names = _graph_names(assistant)
+    return None if all(metadata.get(k) == v for k, v in names.items()) else {**metadata, **names}
+
+
 def _sanitize(body: dict[str, Any]) -> None:
     """Strip reserved keys the way the reference does: silently, not as an error."""
     if isinstance(body.get("metadata"), dict):
@@ -153,10 +165,7 @@ class RunService:
         run = self._run_row(
             thread["thread_id"], body, assistant["assistant_id"], "enqueue", False, priority, extra_metadata, cron, now
         )
-        names = {"graph_id": assistant["graph_id"], "assistant_id": assistant["assistant_id"]}
-        metadata = thread["metadata"] or {}
-        changed = None if all(metadata.get(k) == v for k, v in names.items()) else {**metadata, **names}
-        return run, changed
+        return run, _renamed(thread["metadata"], assistant)
 
     async def create_batch(self, bodies: list[dict[str, Any]]) -> list[Record]:
         """Stateless runs, all created in one transaction or none."""
@@ -207,7 +216,6 @@ class RunService:
             thread = await threads.get_for_update(conn, thread_id, self.ctx.dialect)
             if thread is None and body.get("if_not_exists") != "create":
                 raise NotFound("Thread or assistant not found.")
-        thread_metadata = {"graph_id": assistant["graph_id"], "assistant_id": assistant_id}
         if thread is None:
             row = self._new_thread_row(thread_id, body, assistant, stateless, extra_metadata)
             await threads.insert_new(conn, row)
@@ -218,13 +226,11 @@ class RunService:
                     cancelled = await self._supersede(conn, inflight, strategy, now)
             elif strategy == "reject" and await runs.has_inflight(conn, thread_id):
                 raise Conflict(BUSY)
-            await threads.update_fields(
-                conn,
-                thread_id,
-                status="busy",
-                updated_at=now,
-                metadata={**thread["metadata"], **thread_metadata},
-            )
+            changes: dict[str, Any] = {"status": "busy", "updated_at": now}
+            renamed = _renamed(thread["metadata"], assistant)
+            if renamed is not None:
+                changes["metadata"] = renamed
+            await threads.update_fields(conn, thread_id, **changes)
         run = self._run_row(thread_id, body, assistant_id, strategy, temporary, priority, extra_metadata, cron, now)
         await runs.insert_new(conn, run)
         return run, cancelled
@@ -237,8 +243,7 @@ class RunService:
         stateless: bool,
         extra_metadata: dict[str, Any] | None,
     ) -> Record:
-        thread_metadata = {"graph_id": assistant["graph_id"], "assistant_id": assistant["assistant_id"]}
-        meta = {**(body.get("config") or {}).get("metadata", {}), **thread_metadata}
+        meta = {**(body.get("config") or {}).get("metadata", {}), **_graph_names(assistant)}
         if stateless:
             # A fresh thread carries the run's metadata too (a stateless cron's threads are findable by it).
             meta.update({**(body.get("metadata") or {}), **(extra_metadata or {})})

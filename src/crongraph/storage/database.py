@@ -116,8 +116,9 @@ class Database:
         """Bring the schema to the newest migration (idempotent; safe for replicas starting together on
         PostgreSQL, where the migration holds an advisory lock)."""
         if self.dialect == "sqlite":
-            with self._writer().begin():
-                _upgrade(self._writer())
+            conn = self._writer()
+            with conn.begin():
+                _upgrade(conn)
             return
         async with self.writer.begin() as conn:
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(774201)")
