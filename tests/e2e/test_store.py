@@ -3,6 +3,8 @@ with filters and paging, and namespace listing; refused input through raw HTTP."
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -24,10 +26,13 @@ async def test_put_get_overwrite_delete(client: Any) -> None:
     assert item["value"] == {"theme": "dark", "size": 3}
     assert item["created_at"].endswith("+00:00") and item["updated_at"].endswith("+00:00")
 
+    # Into the next second (the stores keep whole seconds), so that a put resetting created_at is seen.
+    await asyncio.sleep(1.05 - time.time() % 1)
     await client.store.put_item(ns, "prefs", {"theme": "light"})
     again = await client.store.get_item(ns, "prefs")
     assert again["value"] == {"theme": "light"}, "a put replaces the whole value"
     assert again["created_at"] == item["created_at"]
+    assert again["updated_at"] > item["updated_at"]
 
     assert await client.store.get_item(ns, "other") is None
     assert await client.store.get_item([*ns, "deeper"], "prefs") is None

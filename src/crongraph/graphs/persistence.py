@@ -16,9 +16,9 @@ from typing import Any
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
-from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from crongraph.graphs.sqlite_saver import InlineSqliteSaver
+from crongraph.graphs.sqlite_store import UpsertingSqliteStore
 
 
 @dataclass
@@ -49,7 +49,7 @@ async def open_sqlite(data_dir: Path) -> Persistence:
     try:
         saver = InlineSqliteSaver.open(data_dir / "checkpoints.db")
         stack.callback(saver.close)
-        store = AsyncSqliteStore(await _sqlite_connection(stack, data_dir / "store.db", autocommit=True))
+        store = UpsertingSqliteStore(await _sqlite_connection(stack, data_dir / "store.db", autocommit=True))
         await store.setup()
     except BaseException:
         await stack.aclose()
