@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from crongraph.api import views
+from crongraph import views
 from crongraph.clock import Clock, SystemClock
 from crongraph.graphs.persistence import Persistence, open_postgres, open_sqlite
 from crongraph.graphs.registry import GraphRegistry

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from crongraph.scheduler.expression import CronExpression, load_timezone
-from crongraph.scheduler.policy import first_run_date
+from crongraph.schedules.expression import CronExpression, load_timezone
+from crongraph.schedules.policy import first_run_date
 from tests.multireplica.conftest import Cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 
-from crongraph.scheduler.expression import CronExpression
+from crongraph.schedules.expression import CronExpression
 
 
 def z(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crongraph.scheduler.expression import CronExpression, InvalidSchedule, InvalidTimezone, load_timezone
+from crongraph.schedules.expression import CronExpression, InvalidSchedule, InvalidTimezone, load_timezone
 
 UTC_ZONE = ZoneInfo("UTC")
 START = datetime(2026, 1, 1, tzinfo=UTC)  # a Thursday

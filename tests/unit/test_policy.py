@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crongraph.scheduler.expression import CronExpression
-from crongraph.scheduler.policy import (
+from crongraph.schedules.expression import CronExpression
+from crongraph.schedules.policy import (
     DEFAULT_CATCHUP_LIMIT,
     DEFAULT_CATCHUP_WINDOW,
     DEFAULT_GRACE,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from crongraph.api import views
+from crongraph import views
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import pagination_headers, uuid_param
 from crongraph.api.responses import JSONResponse

@@ -16,8 +16,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 from starlette.responses import StreamingResponse
 
-from crongraph import serde
-from crongraph.api import views
+from crongraph import serde, views
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import uuid_param
 from crongraph.api.responses import JSONResponse

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from crongraph.api import views
+from crongraph import views
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import pagination_headers, uuid_param
 from crongraph.api.responses import JSONResponse

@@ -1,1 +1,2 @@
-"""Cron scheduling: pure expression and due-occurrence math (expression, policy) and the firing service."""
+"""The cron scheduler service: sleeps until the next due cron, claims and fires occurrences in one transaction.
+The schedule math it uses is in `crongraph.schedules`."""

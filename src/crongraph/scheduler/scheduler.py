@@ -27,8 +27,8 @@ from typing import Any
 
 from crongraph import notify
 from crongraph.errors import CrongraphError, NotFound
-from crongraph.scheduler.expression import CronExpression, load_timezone
-from crongraph.scheduler.policy import DuePlan, MissedPolicy, plan_due
+from crongraph.schedules.expression import CronExpression, load_timezone
+from crongraph.schedules.policy import DuePlan, MissedPolicy, plan_due
 from crongraph.services.context import ServiceContext
 from crongraph.services.runs import CRON, RunService
 from crongraph.storage import assistants, crons, runs, threads

@@ -1,6 +1,6 @@
 """Crons: create, change, delete, search, and the history and preview extensions.
 
-All schedule math is in scheduler/expression.py and scheduler/policy.py; this module validates a request against
+All schedule math is in schedules/expression.py and schedules/policy.py; this module validates a request against
 them, keeps `next_run_date` true (recomputed from now on create, schedule or time-zone change, and re-enable, so
 that a paused cron never fires a stale occurrence), and wakes the scheduler after every change.
 """
@@ -17,8 +17,8 @@ from crongraph import notify
 from crongraph.errors import BadRequest, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
 from crongraph.queue import webhooks
-from crongraph.scheduler.expression import CronExpression, InvalidSchedule, InvalidTimezone, load_timezone
-from crongraph.scheduler.policy import MissedPolicy, first_run_date
+from crongraph.schedules.expression import CronExpression, InvalidSchedule, InvalidTimezone, load_timezone
+from crongraph.schedules.policy import MissedPolicy, first_run_date
 from crongraph.services.context import ServiceContext
 from crongraph.services.runs import RunService
 from crongraph.storage import assistants, crons, runs, threads

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from crongraph.scheduler.expression import CronExpression
+from crongraph.schedules.expression import CronExpression
 
 DEFAULT_GRACE = timedelta(seconds=5)
 DEFAULT_CATCHUP_WINDOW = timedelta(hours=24)
