@@ -1,16 +1,27 @@
-"""create_app(): the FastAPI application, its routers, limits, and a lifespan that starts the runtime."""
+"""create_app(): the FastAPI application, its routers (less those `http.disable_*` removes), its limits, and a
+lifespan that starts the runtime; composed with the project's `http` settings (CORS, configurable headers, the
+user's own app, a mount prefix) by `crongraph/http/`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crongraph import __version__
 from crongraph.api import assistants, crons, errors, meta, runs, store, thread_stream, threads
 from crongraph.api.responses import JSONResponse
+from crongraph.config import EXAMPLE, ProjectConfig
+from crongraph.config.schema import HttpConfig
+from crongraph.http.cors import cors_options
+from crongraph.http.custom_app import compose, load_app
+from crongraph.http.headers import ConfigurableHeadersMiddleware, HeaderPolicy
 from crongraph.runtime import Runtime
 
 
@@ -67,32 +78,86 @@ async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def _routers(http: HttpConfig) -> list[ModuleType]:
+    """The API's routers, less those `http.disable_*` removes (the reference's grouping: `disable_runs` removes
+    runs and crons, and the thread-stream protocol, which creates runs; `disable_event_streaming` only the latter)."""
+    # Routes are matched in order, one pattern at a time: the busiest routers (runs, crons) go first. No two
+    # routers' paths overlap, so the order changes only how soon a request finds its route.
+    chosen: list[ModuleType] = []
+    if not http.disable_runs:
+        chosen += [runs, crons]
+    if not http.disable_threads:
+        chosen.append(threads)
+    if not http.disable_assistants:
+        chosen.append(assistants)
+    if not http.disable_store:
+        chosen.append(store)
+    if not (http.disable_runs or http.disable_event_streaming):
+        chosen.append(thread_stream)
+    if not http.disable_meta:
+        chosen.append(meta)
+    return chosen
+
+
+def _global_middleware(http: HttpConfig, private_network: bool) -> list[Middleware]:
+    """crongraph's middleware around every route (the user's included), outermost first."""
+    stack = [Middleware(CORSMiddleware, **cors_options(http.cors, private_network=private_network))]
+    stack.append(Middleware(ConfigurableHeadersMiddleware, policy=HeaderPolicy(http.configurable_headers)))
+    return stack
+
+
+def create_app(runtime: Runtime, project: ProjectConfig | None = None, *, private_network: bool = False) -> Starlette:
+    """The ASGI app for `project`'s `http` settings (none: the defaults). `private_network` (for `crongraph dev`)
+    answers preflights with Access-Control-Allow-Private-Network. Raises ConfigError when `http.app` cannot be
+    loaded."""
+    project = project or EXAMPLE
+    http = project.http
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: object) -> AsyncIterator[None]:
         await runtime.start()
-        app.state.runtime = runtime
+        api.state.runtime = runtime
         try:
             yield
         finally:
             await runtime.stop()
 
-    app = FastAPI(
+    meta_on = not http.disable_meta
+    api = FastAPI(
         title="crongraph",
         version=__version__,
         description="The LangGraph Platform HTTP API, self-hosted, with exactly-once crons.",
-        lifespan=lifespan,
         default_response_class=JSONResponse,
+        # disable_meta removes /docs and /openapi.json with /info and /metrics, as in the reference.
+        openapi_url="/openapi.json" if meta_on else None,
+        docs_url="/docs" if meta_on else None,
+        redoc_url="/redoc" if meta_on else None,
     )
-    errors.install(app)
-    # Routes are matched in order, one pattern at a time: the busiest routers (runs, crons) go first. No two
-    # routers' paths overlap, so the order changes only how soon a request finds its route.
-    for module in (runs, crons, threads, assistants, store, thread_stream, meta):
-        app.include_router(module.router)
+    errors.install(api)
+    for module in _routers(http):
+        api.include_router(module.router)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> dict[str, object]:
-        return {"ok": True, "services": {}}
+    if meta_on:
 
-    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
-    return app
+        @api.get("/", include_in_schema=False)
+        async def root() -> dict[str, object]:
+            return {"ok": True, "services": {}}
+
+    else:
+        # The reference keeps /ok with meta disabled, so that operators can tell the server is up.
+        @api.get("/ok", include_in_schema=False)
+        async def ok() -> dict[str, object]:
+            return {"ok": True}
+
+    api.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
+    name = str(project.path) if project.path else "bundled example"
+    user = load_app(http.app, project.base_dir, name) if http.app else None
+    return compose(
+        api,
+        user,
+        _global_middleware(http, private_network),
+        lifespan,
+        order=http.middleware_order,
+        mount_prefix=http.mount_prefix,
+        meta=meta_on,
+    )

@@ -68,11 +68,16 @@ def _serve(args: argparse.Namespace, dev: bool) -> int:
     if args.no_scheduler:
         overrides["scheduler"] = False
     settings = Settings(**overrides)
+    from crongraph.app import create_app
+    from crongraph.runtime import Runtime
+
     try:
         project = _project(settings, args.config is not None, dev)
         from crongraph.graphs.registry import GraphRegistry
 
         graphs = GraphRegistry.load(project)
+        # Imports the project's http.app, after the graphs so that it sees the project's env and sys.path.
+        app = create_app(Runtime(settings, graphs, project=project), project, private_network=dev)
     except ConfigError as exc:
         print(f"crongraph: {exc}", file=sys.stderr)
         return 2
@@ -91,10 +96,7 @@ def _serve(args: argparse.Namespace, dev: bool) -> int:
         print(f"Port {taken} is in use; using {settings.port} instead (pass --port to choose).")
     import uvicorn
 
-    from crongraph.app import create_app
-    from crongraph.runtime import Runtime
-
-    url = f"http://{settings.host}:{settings.port}"
+    url = f"http://{settings.host}:{settings.port}{project.http.mount_prefix or ''}"
     data = settings.resolved_database_url if settings.is_postgres else f"{settings.data_dir.resolve()}/"
     source = str(project.path) if project.path else "bundled example (no langgraph.json here)"
     print(f"crongraph {__version__} {'dev' if dev else 'serve'}")
@@ -103,11 +105,14 @@ def _serve(args: argparse.Namespace, dev: bool) -> int:
     print(f"  Data:    {_redact(data)}")
     example = '{"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": "What time is it?"}]}}'
     print(f"  Try:     curl -s {url}/runs/wait -H 'content-type: application/json' -d '{example}'")
+    for note in project.notes:
+        print(f"  Note:    {note}")
+    for warning in project.warnings:
+        print(f"  WARNING: {warning}")
     sys.stdout.flush()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Alembic narrates every migration step at INFO; a user only needs to hear about problems.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
-    app = create_app(Runtime(settings, graphs))
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from crongraph import views
 from crongraph.clock import Clock, SystemClock
-from crongraph.graphs.persistence import Persistence, open_postgres, open_sqlite
+from crongraph.graphs.persistence import Persistence, open_postgres, open_sqlite, store_options
 from crongraph.graphs.registry import GraphRegistry
 from crongraph.notify import Notifier
 from crongraph.notify.local import LocalNotifier
@@ -26,7 +26,7 @@ from crongraph.services.context import ServiceContext
 from crongraph.services.crons import CronService
 from crongraph.services.runs import RunService
 from crongraph.services.thread_stream import ThreadStreams
-from crongraph.services.thread_sweeper import ThreadSweeper
+from crongraph.services.thread_sweeper import ThreadSweeper, thread_ttl_options
 from crongraph.services.threads import ThreadService
 from crongraph.settings import Settings
 from crongraph.storage import runs as run_rows
@@ -34,16 +34,30 @@ from crongraph.storage.database import Database
 from crongraph.streams.broker import StreamBroker
 
 if TYPE_CHECKING:
+    from crongraph.config import ProjectConfig
     from crongraph.streams.pg_broker import PgBroker
 
 log = logging.getLogger("crongraph")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, graphs: GraphRegistry, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        graphs: GraphRegistry,
+        clock: Clock | None = None,
+        project: ProjectConfig | None = None,
+    ) -> None:
         self.settings = settings
         self.graphs = graphs
         self.clock = clock or SystemClock()
+        # langgraph.json's store and checkpointer.ttl; resolving the embeddings may raise a ConfigError.
+        self._store_options = store_options(
+            project.store if project else None,
+            project.path if project else None,
+            sweep_minutes=settings.ttl_sweep_seconds / 60,
+        )
+        self._thread_ttl = thread_ttl_options(project.checkpointer if project else None)
         self._started = False
         self._persistence: Persistence | None = None
         self._pg_broker: PgBroker | None = None
@@ -55,10 +69,10 @@ class Runtime:
         self.db = Database(settings.resolved_database_url)
         await self.db.migrate()
         if settings.is_postgres:
-            self._persistence = await open_postgres(self.db.url)
+            self._persistence = await open_postgres(self.db.url, self._store_options)
             notifier: Notifier = self._postgres_notifier()
         else:
-            self._persistence = await open_sqlite(settings.data_dir)
+            self._persistence = await open_sqlite(settings.data_dir, self._store_options)
             notifier = LocalNotifier()
         self.graphs.bind(self._persistence)
         if settings.is_postgres:
@@ -73,6 +87,7 @@ class Runtime:
             notifier=notifier,
             broker=self.broker,
             clock=self.clock,
+            default_thread_ttl=self._thread_ttl.default,
         )
         self.assistants = AssistantService(self.ctx)
         self.threads = ThreadService(self.ctx)
@@ -113,7 +128,9 @@ class Runtime:
         self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
         self.scheduler = CronScheduler(self.ctx, self.runs)
         await self.reaper.start()
-        self.thread_sweeper = ThreadSweeper(self.ctx, settings.ttl_sweep_seconds)
+        self.thread_sweeper = ThreadSweeper(
+            self.ctx, self._thread_ttl.interval or settings.ttl_sweep_seconds, self._thread_ttl.limit
+        )
         await self.thread_sweeper.start()
         await self.thread_streams.start()
         await self.queue.start()

@@ -21,11 +21,12 @@ function freePort() {
   });
 }
 
-export async function startServer() {
+// `fixture`: the folder under tests/fixtures whose langgraph.json the server serves.
+export async function startServer({ fixture = "graphs" } = {}) {
   const port = await freePort();
   const data = mkdtempSync(join(tmpdir(), "crongraph-js-"));
   const bin = process.env.CRONGRAPH_BIN ?? join(root, ".venv", "bin", "crongraph");
-  const config = join(root, "tests", "fixtures", "graphs", "langgraph.json");
+  const config = join(root, "tests", "fixtures", fixture, "langgraph.json");
   const child = spawn(bin, ["serve", "--host", "127.0.0.1", "--port", String(port), "--config", config, "--db", data], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, CRONGRAPH_LOG_LEVEL: "warning" },

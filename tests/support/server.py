@@ -32,6 +32,7 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    command: str = "serve"  # or "dev"
 
     @property
     def url(self) -> str:
@@ -43,7 +44,7 @@ class ServerProcess:
             sys.executable,
             "-m",
             "crongraph",
-            "serve",
+            self.command,
             "--host",
             "127.0.0.1",
             "--port",

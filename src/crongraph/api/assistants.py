@@ -19,7 +19,7 @@ from crongraph.api.schemas import (
     SetLatest,
     VersionsSearch,
 )
-from crongraph.errors import NotFound
+from crongraph.errors import InvalidInput, NotFound
 from crongraph.graphs.schemas import graph_schemas
 
 router = APIRouter(tags=["assistants"], route_class=JSONRoute)
@@ -72,18 +72,50 @@ async def set_latest_version(assistant_id: str, body: SetLatest, rt: RuntimeDep)
     return views.assistant(await rt.assistants.set_latest(uuid_param(assistant_id, "assistant"), body.version))
 
 
+def _graph_route_id(value: str, rt: Any) -> str:
+    """Routes that describe a graph take a graph id too (it names the graph's system assistant), as the reference's
+    /graph does and the SDK's `thread.agent.get_tree()` relies on; /schemas and /subgraphs are read-only views of
+    the same graph, so they take it as well."""
+    resolved: str | None = rt.assistants.resolve_id(value)
+    if resolved is None:
+        raise InvalidInput("Invalid assistant ID: must be a UUID")
+    return resolved
+
+
+def _xray(value: str | None) -> bool | int:
+    """`xray`: true/false, or a positive depth; anything else is refused (the reference's rule)."""
+    if value is None or value in ("false", "False"):
+        return False
+    if value in ("true", "True"):
+        return True
+    try:
+        depth = int(value)
+    except ValueError:
+        depth = 0
+    if depth <= 0:
+        raise InvalidInput("Invalid xray value")
+    return depth
+
+
 @router.get("/assistants/{assistant_id}/graph")
-async def assistant_graph(assistant_id: str, rt: RuntimeDep, xray: str = Query(default="false")) -> Any:
-    graph, _ = await rt.assistants.graph_of(uuid_param(assistant_id, "assistant"))
-    depth: bool | int = xray.lower() in ("true", "1") or (int(xray) if xray.isdigit() else False)
-    drawable = await graph.aget_graph(xray=depth)
-    return drawable.to_json()
+async def assistant_graph(assistant_id: str, rt: RuntimeDep, xray: str | None = Query(default=None)) -> Any:
+    depth = _xray(xray)
+    async with rt.assistants.graph_of(_graph_route_id(assistant_id, rt)) as (graph, _):
+        try:
+            drawable = await graph.aget_graph(xray=depth)
+        except NotImplementedError:
+            raise InvalidInput("The graph does not support visualization") from None
+    drawn: dict[str, Any] = drawable.to_json()
+    for node in drawn.get("nodes", []):
+        if isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)  # the node's Python import path: the reference leaves it out
+    return drawn
 
 
 @router.get("/assistants/{assistant_id}/schemas")
 async def assistant_schemas(assistant_id: str, rt: RuntimeDep) -> Any:
-    graph, assistant = await rt.assistants.graph_of(uuid_param(assistant_id, "assistant"))
-    return {"graph_id": assistant["graph_id"], **graph_schemas(graph)}
+    async with rt.assistants.graph_of(_graph_route_id(assistant_id, rt)) as (graph, assistant):
+        return {"graph_id": assistant["graph_id"], **graph_schemas(graph)}
 
 
 @router.get("/assistants/{assistant_id}/subgraphs")
@@ -91,10 +123,13 @@ async def assistant_schemas(assistant_id: str, rt: RuntimeDep) -> Any:
 async def assistant_subgraphs(
     assistant_id: str, rt: RuntimeDep, namespace: str | None = None, recurse: bool = False
 ) -> Any:
-    graph, _ = await rt.assistants.graph_of(uuid_param(assistant_id, "assistant"))
     result: dict[str, Any] = {}
-    async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
-        result[ns] = graph_schemas(sub)
+    async with rt.assistants.graph_of(_graph_route_id(assistant_id, rt)) as (graph, _):
+        try:
+            async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
+                result[ns] = graph_schemas(sub)
+        except NotImplementedError:
+            raise InvalidInput("The graph does not support visualization") from None
     if namespace and not result:
         raise NotFound(f"Subgraph '{namespace}' not found")
     return result

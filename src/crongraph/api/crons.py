@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from crongraph import views
+from crongraph.api import limits
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import pagination_headers, uuid_param
 from crongraph.api.responses import JSONResponse
 from crongraph.api.routing import JSONRoute
-from crongraph.api.schemas import Body, CronCount, CronCreate, CronPatch, CronSearch
+from crongraph.api.schemas import Body, CronCount, CronCreate, CronPatch, CronSearch, Schedule, Timezone
 from crongraph.storage.common import Record
 
 router = APIRouter(tags=["crons"], route_class=JSONRoute)
@@ -90,8 +91,8 @@ async def count_crons(body: CronCount, rt: RuntimeDep) -> int:
 
 
 class Preview(Body):
-    schedule: str
-    timezone: str | None = None
+    schedule: Schedule
+    timezone: Timezone | None = None
     count: int = Field(default=5, ge=1, le=1000)
 
 
@@ -121,8 +122,8 @@ async def delete_cron(cron_id: str, rt: RuntimeDep) -> Response:
 async def cron_runs(
     cron_id: str,
     rt: RuntimeDep,
-    limit: int = Query(default=10, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    limit: int = Query(default=10, ge=1, le=limits.MAX_LIMIT),
+    offset: int = Query(default=0, ge=0, le=limits.MAX_OFFSET),
 ) -> Any:
     rows = await rt.crons.runs_of(uuid_param(cron_id, "cron"), limit=limit, offset=offset)
     out = []
@@ -137,8 +138,8 @@ async def cron_runs(
 async def cron_fires(
     cron_id: str,
     rt: RuntimeDep,
-    limit: int = Query(default=50, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    limit: int = Query(default=50, ge=1, le=limits.MAX_LIMIT),
+    offset: int = Query(default=0, ge=0, le=limits.MAX_OFFSET),
     outcome: str | None = Query(default=None, pattern="^(created|skipped|failed)$"),
 ) -> Any:
     return await rt.crons.fires_of(uuid_param(cron_id, "cron"), limit=limit, offset=offset, outcome=outcome)

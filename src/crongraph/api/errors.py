@@ -1,15 +1,24 @@
 """The one place errors become HTTP: domain errors to statuses, validation errors to a readable sentence, and
-anything unexpected to a 500 that still has the contract's shape (and is logged with its traceback)."""
+anything unexpected to a 500 that still has the contract's shape (and is logged with its traceback).
+
+Unexpected errors are answered by `InternalErrors`, a middleware inside Starlette's ServerErrorMiddleware, and not
+by an `Exception` handler: Starlette re-raises after such a handler has answered, and uvicorn then closes the
+connection, so a client's next request on the same keep-alive connection failed too. Only a response already
+under way (a stream cut mid-body) is still ended by closing the connection: that is the only way HTTP/1.1 can say
+the body is incomplete.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crongraph.api.responses import JSONResponse
 from crongraph.errors import BadRequest, Conflict, CrongraphError, InvalidInput, NotFound
@@ -24,12 +33,17 @@ def detail(status: int, message: str) -> Response:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    # Parts are shortened: a location can hold a client's dict key, and a detail must not echo kilobytes.
+    parts = [_short(str(p)) for p in loc if p not in ("body", "query", "path")]
     # Union members appear in the location as type names; they say nothing to a user.
     parts = [
         p for p in parts if not (p[:1].islower() and ("[" in p or p in {"str", "int", "float", "bool", "dict", "list"}))
     ]
     return ".".join(parts)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
@@ -45,7 +59,45 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(seen[:5])
 
 
+def internal_error(request_line: str) -> Response:
+    """A 500 with a generic detail; the traceback goes to the log under an id the detail repeats."""
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unhandled error %s on %s", incident, request_line)
+    return detail(500, f"Internal server error (incident {incident}); the server log has the details.")
+
+
+class InternalErrors:
+    """Answers an unexpected exception with a 500 and keeps the connection (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            response = internal_error(f"{scope.get('method', '')} {scope.get('path', '')}")
+            await response(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    """Error handlers, and the `InternalErrors` middleware (added here so that it sits inside Starlette's
+    ServerErrorMiddleware and outside its ExceptionMiddleware, whatever else app.py adds later)."""
+    app.add_middleware(InternalErrors)
+
     @app.exception_handler(CrongraphError)
     async def _domain(_request: Request, exc: CrongraphError) -> Response:
         return detail(_STATUS.get(type(exc), 400), exc.detail)
@@ -62,5 +114,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return detail(500, f"Internal error: {type(exc).__name__}. The server log has the details.")
+        # A backstop for errors raised outside InternalErrors (in a middleware app.py adds around it).
+        return internal_error(f"{request.method} {request.url.path}")

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Query, Response
 from starlette.responses import StreamingResponse
 
 from crongraph import serde, views
+from crongraph.api import limits
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import uuid_param
 from crongraph.api.responses import JSONResponse
@@ -118,9 +119,11 @@ def _mode_of(event_name: str) -> str:
 def _last_event_id(value: str | None) -> int | None:
     if not value:
         return None
-    if not value.strip().isdigit():
-        raise InvalidInput(f"Invalid Last-Event-ID: {value!r}; expected the id of an event of this stream")
-    return int(value)
+    text = value.strip()
+    # ASCII digits that fit 64 bits (str.isdigit also accepts '²', which int() refuses; ids reach SQL).
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise InvalidInput(f"Invalid Last-Event-ID: {value[:40]!r}; expected the id of an event of this stream")
+    return int(text)
 
 
 async def _stream_body(
@@ -239,8 +242,8 @@ async def join_thread_stream(
 async def list_runs(
     thread_id: str,
     rt: RuntimeDep,
-    limit: int = Query(default=10, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0, le=2**53),
+    limit: int = Query(default=10, ge=1, le=limits.MAX_LIMIT),
+    offset: int = Query(default=0, ge=0, le=limits.MAX_OFFSET),
     status: RunStatus | None = None,
     select: list[RunSelectField] | None = Query(default=None),
 ) -> Any:

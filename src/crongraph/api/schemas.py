@@ -1,15 +1,20 @@
 """THE wire contract's request bodies, as pydantic models (responses are built in views.py).
 
 Models reject wrong types and values with 422 and a message naming the field (api/errors.py formats it). Bodies
-that the reference stores whole (run and cron creation) allow extra keys, as its schemas do.
+that the reference stores whole (run and cron creation) allow extra keys, as its schemas do. Every bound comes
+from api/limits.py (with its reason) and is checked here, before anything is written; nesting depth and NUL
+characters are checked while the body is parsed (serde.loads_request).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from crongraph.api import limits
 
 MultitaskStrategy = Literal["reject", "rollback", "interrupt", "enqueue"]
 StreamMode = Literal[
@@ -18,9 +23,52 @@ StreamMode = Literal[
 Durability = Literal["sync", "async", "exit"]
 SortOrder = Literal["asc", "desc"]
 Json = dict[str, Any]
-MAX_OFFSET = 2**53
-# A hundred years, in minutes: longer time-to-lives overflow date arithmetic and mean "forever" anyway.
-MAX_TTL_MINUTES = 100 * 366 * 24 * 60
+MAX_OFFSET = limits.MAX_OFFSET
+MAX_TTL_MINUTES = limits.MAX_TTL_MINUTES
+
+Id = Annotated[str, StringConstraints(max_length=limits.MAX_ID_CHARS)]
+Name = Annotated[str, StringConstraints(max_length=limits.MAX_NAME_CHARS)]
+Text = Annotated[str, StringConstraints(max_length=limits.MAX_TEXT_CHARS)]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=limits.MAX_URL_CHARS)]
+MetadataKey = Annotated[str, StringConstraints(max_length=limits.MAX_METADATA_KEY_CHARS)]
+# Metadata objects (stored, or a containment filter): their top-level keys are bounded.
+Metadata = dict[MetadataKey, Any]
+Schedule = Annotated[str, StringConstraints(max_length=limits.MAX_SCHEDULE_CHARS)]
+Timezone = Annotated[str, StringConstraints(max_length=limits.MAX_TIMEZONE_CHARS)]
+StoreKey = Annotated[str, StringConstraints(max_length=limits.MAX_KEY_CHARS)]
+Limit = Annotated[int, Field(ge=1, le=limits.MAX_LIMIT)]
+Offset = Annotated[int, Field(ge=0, le=limits.MAX_OFFSET)]
+
+
+def _label(value: str) -> str:
+    if "." in value:
+        raise PydanticCustomError(
+            "namespace_label", "Invalid namespace label '{label}': labels must contain no '.'", {"label": value}
+        )
+    return value
+
+
+# A store namespace label: LangGraph's store joins labels with "." and cannot store an empty one.
+NamespaceLabel = Annotated[
+    str, StringConstraints(min_length=1, max_length=limits.MAX_LABEL_CHARS), AfterValidator(_label)
+]
+Namespace = Annotated[list[NamespaceLabel], Field(max_length=limits.MAX_NAMESPACE_LABELS)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Naive means UTC; an offset that pushes the instant out of years 1..9999 is refused here, before anything
+    is written (the services and the database keep UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range", "date-time out of range: in UTC it falls outside the years 1 to 9999"
+        ) from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class Body(BaseModel):
@@ -32,9 +80,9 @@ class Body(BaseModel):
 
 
 class Page(Body):
-    limit: int = Field(default=10, ge=1, le=1000)
+    limit: Limit = 10
     # Bounded so that no offset a client sends overflows the database's 64-bit integers.
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    offset: Offset = 0
 
     def given(self) -> dict[str, Any]:
         return {**super().given(), "limit": self.limit, "offset": self.offset}
@@ -44,29 +92,29 @@ class Page(Body):
 
 
 class AssistantCreate(Body):
-    graph_id: str
-    assistant_id: str | None = None
+    graph_id: Id
+    assistant_id: Id | None = None
     config: Json | None = None
     context: Json | None = None
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
-    name: str | None = None
-    description: str | None = None
+    name: Name | None = None
+    description: Text | None = None
 
 
 class AssistantPatch(Body):
-    graph_id: str | None = None
+    graph_id: Id | None = None
     config: Json | None = None
     context: Json | None = None
-    metadata: Json | None = None
-    name: str | None = None
-    description: str | None = None
+    metadata: Metadata | None = None
+    name: Name | None = None
+    description: Text | None = None
 
 
 class AssistantSearch(Page):
-    metadata: Json | None = None
-    graph_id: str | None = None
-    name: str | None = None
+    metadata: Metadata | None = None
+    graph_id: Id | None = None
+    name: Name | None = None
     sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
     sort_order: SortOrder | None = None
     select: (
@@ -89,13 +137,13 @@ class AssistantSearch(Page):
 
 
 class AssistantCount(Body):
-    metadata: Json | None = None
-    graph_id: str | None = None
-    name: str | None = None
+    metadata: Metadata | None = None
+    graph_id: Id | None = None
+    name: Name | None = None
 
 
 class VersionsSearch(Page):
-    metadata: Json | None = None
+    metadata: Metadata | None = None
 
 
 class SetLatest(Body):
@@ -113,7 +161,7 @@ class Ttl(Body):
 
 class SuperstepUpdate(Body):
     values: Any = None
-    as_node: str | None = None
+    as_node: Id | None = None
     command: Json | None = None
 
 
@@ -122,21 +170,21 @@ class Superstep(Body):
 
 
 class ThreadCreate(Body):
-    thread_id: str | None = None
-    metadata: Json | None = None
+    thread_id: Id | None = None
+    metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     supersteps: list[Superstep] | None = None
-    graph_id: str | None = None
+    graph_id: Id | None = None
     ttl: Ttl | None = None
 
 
 class ThreadPatch(Body):
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     ttl: Ttl | None = None
 
 
 class ThreadSearch(Page):
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     values: Json | None = None
     ids: list[str] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
@@ -165,7 +213,7 @@ class ThreadSearch(Page):
 
 
 class ThreadCount(Body):
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     values: Json | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
 
@@ -177,17 +225,17 @@ class ThreadPrune(Body):
 
 class Checkpoint(Body):
     model_config = ConfigDict(extra="allow")
-    thread_id: str | None = None
-    checkpoint_ns: str | None = None
-    checkpoint_id: str | None = None
+    thread_id: Id | None = None
+    checkpoint_ns: Id | None = None
+    checkpoint_id: Id | None = None
     checkpoint_map: Json | None = None
 
 
 class StateUpdate(Body):
     values: Any = None
-    as_node: str | None = None
+    as_node: Id | None = None
     checkpoint: Checkpoint | None = None
-    checkpoint_id: str | None = None
+    checkpoint_id: Id | None = None
 
 
 class StateAtCheckpoint(Body):
@@ -198,9 +246,9 @@ class StateAtCheckpoint(Body):
 
 
 class HistoryQuery(Body):
-    limit: int = Field(default=10, ge=1, le=1000)
-    before: str | Checkpoint | None = None
-    metadata: Json | None = None
+    limit: Limit = 10
+    before: Id | Checkpoint | None = None
+    metadata: Metadata | None = None
     checkpoint: Checkpoint | None = None
     select: list[str] | None = None
 
@@ -211,7 +259,7 @@ class HistoryQuery(Body):
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     tags: list[str] | None = None
-    recursion_limit: int | None = Field(default=None, ge=1)
+    recursion_limit: int | None = Field(default=None, ge=1, le=limits.MAX_COUNTER)
     configurable: Json | None = None
 
 
@@ -223,25 +271,25 @@ class RunCommand(Body):
 
 class RunCreate(Body):
     model_config = ConfigDict(extra="allow")
-    assistant_id: str
+    assistant_id: Id
     input: Json | list[Any] | str | int | float | bool | None = None
     command: RunCommand | None = None
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     config: RunConfig | None = None
     context: Json | None = None
     checkpoint: Checkpoint | None = None
-    checkpoint_id: str | None = None
+    checkpoint_id: Id | None = None
     checkpoint_during: bool | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
-    webhook: str | None = Field(default=None, min_length=1, max_length=65536)
+    webhook: Url | None = None
     feedback_keys: list[str] | None = None
     multitask_strategy: MultitaskStrategy | None = None
     if_not_exists: Literal["create", "reject"] | None = None
     on_completion: Literal["delete", "keep"] | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     # Bounded (a century) so that now + after_seconds is always a date the database can hold.
-    after_seconds: float | None = Field(default=None, ge=0, le=100 * 365 * 86400, allow_inf_nan=False)
+    after_seconds: float | None = Field(default=None, ge=0, le=limits.MAX_DELAY_SECONDS, allow_inf_nan=False)
     durability: Durability | None = None
     stream_mode: StreamMode | list[StreamMode] | None = None
     stream_subgraphs: bool | None = None
@@ -265,7 +313,7 @@ RunSelectField = Literal[
 
 
 class CancelMany(Body):
-    thread_id: str | None = None
+    thread_id: Id | None = None
     run_ids: list[str] | None = None
     status: Literal["pending", "running", "all"] | None = None
 
@@ -275,15 +323,15 @@ class CancelMany(Body):
 
 class CronCreate(Body):
     model_config = ConfigDict(extra="allow")
-    schedule: str
-    assistant_id: str
-    timezone: str | None = None
-    end_time: datetime | None = None
+    schedule: Schedule
+    assistant_id: Id
+    timezone: Timezone | None = None
+    end_time: UtcDatetime | None = None
     input: Json | list[Any] | None = None
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     config: RunConfig | None = None
     context: Json | None = None
-    webhook: str | None = Field(default=None, min_length=1, max_length=65536)
+    webhook: Url | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
     on_run_completed: Literal["delete", "keep"] | None = None
@@ -299,14 +347,14 @@ class CronCreate(Body):
 
 class CronPatch(Body):
     model_config = ConfigDict(extra="allow")
-    schedule: str | None = None
-    timezone: str | None = None
-    end_time: datetime | None = None
+    schedule: Schedule | None = None
+    timezone: Timezone | None = None
+    end_time: UtcDatetime | None = None
     input: Json | list[Any] | None = None
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     config: RunConfig | None = None
     context: Json | None = None
-    webhook: str | None = Field(default=None, min_length=1, max_length=65536)
+    webhook: Url | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
     on_run_completed: Literal["delete", "keep"] | None = None
@@ -337,10 +385,10 @@ CronField = Literal[
 
 
 class CronSearch(Page):
-    assistant_id: str | None = None
-    thread_id: str | None = None
+    assistant_id: Id | None = None
+    thread_id: Id | None = None
     enabled: bool | None = None
-    metadata: Json | None = None
+    metadata: Metadata | None = None
     sort_by: (
         Literal["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"] | None
     ) = None
@@ -349,17 +397,17 @@ class CronSearch(Page):
 
 
 class CronCount(Body):
-    assistant_id: str | None = None
-    thread_id: str | None = None
-    metadata: Json | None = None
+    assistant_id: Id | None = None
+    thread_id: Id | None = None
+    metadata: Metadata | None = None
 
 
 # Store
 
 
 class StorePut(Body):
-    namespace: list[str]
-    key: str
+    namespace: Namespace
+    key: StoreKey
     value: Json
     index: Literal[False] | list[str] | None = None
     # Minutes until the item expires; None keeps it forever.
@@ -367,22 +415,23 @@ class StorePut(Body):
 
 
 class StoreDelete(Body):
-    namespace: list[str] | None = None
-    key: str
+    namespace: Namespace | None = None
+    key: StoreKey
 
 
 class StoreSearch(Body):
-    namespace_prefix: list[str] | None = None
-    filter: Json | None = None
-    limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
-    query: str | None = None
+    namespace_prefix: Namespace | None = None
+    filter: Metadata | None = None
+    limit: Limit = 10
+    offset: Offset = 0
+    query: Text | None = None
     refresh_ttl: bool | None = None
 
 
 class StoreNamespaces(Body):
-    prefix: list[str] | None = None
-    suffix: list[str] | None = None
-    max_depth: int | None = Field(default=None, ge=1)
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    # Labels, or "*" matching any one label.
+    prefix: Namespace | None = None
+    suffix: Namespace | None = None
+    max_depth: int | None = Field(default=None, ge=1, le=limits.MAX_NAMESPACE_LABELS)
+    limit: Limit = 100
+    offset: Offset = 0

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
+from langgraph.store.base import NOT_PROVIDED
 
+from crongraph.api import limits
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.routing import JSONRoute
 from crongraph.api.schemas import StoreDelete, StoreNamespaces, StorePut, StoreSearch
@@ -49,16 +51,22 @@ def _item(item: Any) -> dict[str, Any]:
 @router.put("/store/items", status_code=204)
 async def put_item(body: StorePut, rt: RuntimeDep) -> Response:
     namespace = _check_namespace(body.namespace)
-    index = body.index if body.index is not None else None
-    await rt.store.aput(namespace, body.key, body.value, index=index, ttl=body.ttl)
+    # No `ttl` in the body gives the item store.ttl.default_ttl (the official clients leave out a ttl they were not
+    # given); an explicit null keeps it forever, as the wire contract says.
+    ttl: Any = body.ttl if "ttl" in body.model_fields_set else NOT_PROVIDED
+    await rt.store.aput(namespace, body.key, body.value, index=body.index, ttl=ttl)
     return Response(status_code=204)
 
 
 @router.get("/store/items")
 async def get_item(
-    rt: RuntimeDep, key: str, namespace: str | None = Query(default=None), refresh_ttl: bool | None = None
+    rt: RuntimeDep,
+    key: str = Query(max_length=limits.MAX_KEY_CHARS),
+    namespace: str | None = Query(default=None),
+    refresh_ttl: bool | None = None,
 ) -> Any:
-    labels = tuple(namespace.split(".")) if namespace else ()
+    # The namespace comes dotted ("a.b"): "a..b" or ".a" would name an empty label, which the store refuses.
+    labels = _check_namespace(namespace.split(".")) if namespace else ()
     item = await rt.store.aget(labels, key, refresh_ttl=refresh_ttl)
     return _item(item) if item is not None else None
 

@@ -23,6 +23,7 @@ import orjson
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
+from crongraph import serde
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.responses import JSONResponse
 from crongraph.api.sse import HEARTBEAT, sse_response, with_keepalive
@@ -70,9 +71,11 @@ def _bad_body(message: str) -> Response:
 @router.post("/threads/{thread_id}/commands")
 async def command(thread_id: str, request: Request, rt: RuntimeDep) -> Response:
     try:
-        body = orjson.loads(await request.body())
+        body = serde.loads_request(await request.body())
     except orjson.JSONDecodeError:
         return _bad_body("Invalid JSON body")
+    except serde.UnacceptableJson as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
     problem = check_envelope(body)
     if problem is not None:
         return JSONResponse(problem, status_code=400)
@@ -104,9 +107,11 @@ async def command(thread_id: str, request: Request, rt: RuntimeDep) -> Response:
 @router.post("/threads/{thread_id}/stream/events")
 async def stream_events(thread_id: str, request: Request, rt: RuntimeDep) -> Response:
     try:
-        body = orjson.loads(await request.body())
+        body = serde.loads_request(await request.body())
     except orjson.JSONDecodeError:
         return _bad_body("Invalid JSON body")
+    except serde.UnacceptableJson as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
     try:
         wanted, since = Filter.parse(body)
     except FilterError as exc:
@@ -190,9 +195,12 @@ class _Socket:
 
     async def _handle(self, raw: str | bytes) -> None:
         try:
-            command = orjson.loads(raw)
+            command = serde.loads_request(raw)
         except orjson.JSONDecodeError:
             await self._send(error_envelope(None, "invalid_argument", "Protocol commands must be valid JSON."))
+            return
+        except serde.UnacceptableJson as exc:
+            await self._send(error_envelope(None, "invalid_argument", str(exc)))
             return
         problem = check_envelope(command)
         if problem is not None:

@@ -1,7 +1,9 @@
 """Load a graph from its spec: a file path (`./agent.py:graph`) or a module (`pkg.mod:graph`), then the variable.
 
-The variable may be a compiled graph, a StateGraph (compiled here), or a factory: a function, sync or async,
-taking no argument or the run's config, called for each run."""
+The variable may be a compiled graph, a StateGraph (compiled here), or a factory called each time the graph is
+needed (a run, a state read, /graph ...): a function, sync or async, taking nothing, the config, a ServerRuntime
+or both (see server_runtime.py), returning a graph or a context manager (sync or async) that yields one. A
+factory whose signature no server can call is refused at start, naming the graph."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +22,18 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
 from crongraph.graphs.config import ConfigError, GraphSpec
+from crongraph.graphs.server_runtime import FactoryCall, classify
+
+Graph = Pregel[Any, Any, Any, Any]  # a compiled graph of any state, context, input and output
 
 
 @dataclass(frozen=True)
 class LoadedGraph:
     graph_id: str
     description: str | None
-    graph: Pregel | None  # a ready graph, or None when `factory` builds one per run
+    graph: Graph | None  # a ready graph, or None when `factory` builds one per use
     factory: Any = None
-    factory_takes_config: bool = False
+    call: FactoryCall | None = None  # how to call `factory`
 
 
 def _import(spec: GraphSpec, base_dir: Path, config_name: str) -> Any:
@@ -67,20 +74,44 @@ def load_graph(spec: GraphSpec, base_dir: Path, config_name: str) -> LoadedGraph
     if isinstance(value, Pregel):
         return LoadedGraph(spec.graph_id, spec.description, value)
     if callable(value):
-        params = [p for p in inspect.signature(value).parameters.values() if p.default is inspect.Parameter.empty]
-        return LoadedGraph(spec.graph_id, spec.description, None, value, factory_takes_config=len(params) >= 1)
+        try:
+            call = classify(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f'{config_name}: graph "{spec.graph_id}" ({spec.spec}) is a factory the server cannot call: {exc}.'
+            ) from None
+        return LoadedGraph(spec.graph_id, spec.description, None, value, call)
     raise ConfigError(
         f'{config_name}: graph "{spec.graph_id}" ({spec.spec}) is a {type(value).__name__}; expected a compiled '
         "graph, a StateGraph or a function that returns one."
     )
 
 
-async def build_from_factory(loaded: LoadedGraph, config: dict[str, Any]) -> Pregel:
-    result = loaded.factory(config) if loaded.factory_takes_config else loaded.factory()
-    if inspect.isawaitable(result):
+@asynccontextmanager
+async def built(loaded: LoadedGraph, config: dict[str, Any], runtime: Any) -> AsyncIterator[Graph]:
+    """The graph a factory gives for one use, held for the `async with` block; a context manager the factory
+    returned is entered here and exited when the block ends (with the block's exception, if any)."""
+    assert loaded.call is not None
+    result = loaded.factory(**loaded.call.kwargs(config, runtime))
+    if inspect.isawaitable(result) and not hasattr(result, "__aenter__"):
         result = await result
-    if isinstance(result, StateGraph):
-        result = result.compile()
-    if not isinstance(result, Pregel):
-        raise TypeError(f"graph factory for '{loaded.graph_id}' returned {type(result).__name__}, not a graph")
-    return result
+    if hasattr(result, "__aenter__") and hasattr(result, "__aexit__"):
+        async with result as graph:
+            yield _checked(loaded, graph)
+    elif hasattr(result, "__enter__") and hasattr(result, "__exit__"):
+        with result as graph:
+            yield _checked(loaded, graph)
+    else:
+        yield _checked(loaded, result)
+
+
+def _checked(loaded: LoadedGraph, value: Any) -> Graph:
+    if isinstance(value, StateGraph):
+        value = value.compile()
+    if isinstance(value, Pregel):
+        return value
+    hint = ""
+    if inspect.isasyncgen(value) or inspect.isgenerator(value):
+        kind = "asynccontextmanager" if inspect.isasyncgen(value) else "contextmanager"
+        hint = f" (a generator factory must be decorated with @contextlib.{kind})"
+    raise TypeError(f"graph factory for '{loaded.graph_id}' returned {type(value).__name__}, not a graph{hint}")

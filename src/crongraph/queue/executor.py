@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 from typing import Any
 
 from langgraph.types import Command
 
 from crongraph import serde
 from crongraph.clock import Clock
+from crongraph.graphs import context as run_context
 from crongraph.graphs.execute import stream_graph
 from crongraph.graphs.persistence import Persistence
 from crongraph.graphs.registry import GraphRegistry
@@ -90,6 +92,8 @@ class Executor:
         self._interruptible: set[str] = set()
         # streams/run_tap.ProtocolRuns, set by runtime.py: thread-stream runs also write the thread's event log.
         self.protocol: Any = None
+        # (graph id, *context keys) already warned about as not in the graph's context_schema: warned once each.
+        self._dropped_warned: set[tuple[str, ...]] = set()
 
     async def execute(self, run: Record, cancel_action: dict[str, str]) -> None:
         """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it."""
@@ -102,6 +106,8 @@ class Executor:
             await tap.start()
         status, output, error, interrupts, stopped = "success", None, None, None, False
         graph: Any = None
+        held = AsyncExitStack()  # the graph, held until the run is over (a factory's context manager exits then)
+        failure: BaseException | None = None
         try:
             if cancel_action.get(run_id):
                 raise asyncio.CancelledError  # cancelled between its claim and its start
@@ -112,8 +118,13 @@ class Executor:
                 raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
             kwargs = run["kwargs"]
             config = build_config(run, assistant)
-            graph = await self._graphs.get(assistant["graph_id"], config)
-            context = {**(assistant.get("context") or {}), **(kwargs.get("context") or {})} or None
+            given = run_context.merge_sources(
+                assistant.get("context"), assistant["config"], kwargs.get("context"), kwargs.get("config")
+            )
+            graph = await held.enter_async_context(
+                self._graphs.graph(assistant["graph_id"], config, access="threads.create_run", context=given)
+            )
+            context = self._fit_context(graph, assistant["graph_id"], given, config)
             outcome = await (tap.stream if tap is not None else stream_graph)(
                 graph,
                 _graph_input(kwargs),
@@ -132,12 +143,15 @@ class Executor:
                 state = await graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
                 interrupts = serde.to_jsonable({t.id: list(t.interrupts) for t in state.tasks if t.interrupts})
                 stopped = bool(state.next)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             action = cancel_action.get(run_id)
             if action is None:
+                await _release(held, exc, run_id)
                 raise  # the server is shutting down: the lease expires and the reaper decides
+            failure = exc
             status, error = "interrupted", {"error": "Cancelled", "message": f"run cancelled ({action})"}
         except Exception as exc:
+            failure = exc
             log.warning("run %s failed: %s: %s", run_id, type(exc).__name__, exc)
             status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
             emit("error", error)
@@ -147,6 +161,11 @@ class Executor:
         if status != "success" and cancel != "rollback" and graph is not None:
             # Stopped part way: the thread holds whatever the run checkpointed before it stopped.
             values = await _checkpointed_values(graph, run["thread_id"])
+        # Released before the outcome is written, so whoever sees the run end also sees its resources closed.
+        released = await _release(held, failure, run_id)
+        if released is not None and status == "success":
+            status, error = "error", {"error": type(released).__name__, "message": str(released)}
+            emit("error", error)
         recorded: Record | None = None
         try:
             recorded = await self._record(run, status, output, values, error, interrupts, stopped, cancel)
@@ -162,6 +181,25 @@ class Executor:
                     hook(recorded)
                 except Exception:
                     log.exception("run %s: a finished hook failed", run_id)
+
+    def _fit_context(self, graph: Any, graph_id: str, given: dict[str, Any], config: dict[str, Any]) -> Any:
+        """The run's context as the graph's context_schema instance; the keys it kept are mirrored into
+        `configurable` as the reference does, for graphs that still read them there."""
+        schema = getattr(graph, "context_schema", None)
+        fitted = run_context.fit(schema, given)
+        warned = self._dropped_warned
+        # Bounded: clients sending ever new keys must not grow it (nor the log) without end.
+        if fitted.dropped and (graph_id, *fitted.dropped) not in warned and len(warned) < 1000:
+            warned.add((graph_id, *fitted.dropped))
+            log.warning(
+                "graph %s: context keys %s are not in its context_schema %s and are not passed to it",
+                graph_id,
+                fitted.dropped,
+                run_context.schema_name(schema),
+            )
+        configurable = config["configurable"]
+        configurable.update({k: v for k, v in fitted.kept.items() if k not in run_context.SYSTEM_KEYS})
+        return fitted.value
 
     def take_interruptible(self, run_id: str) -> bool:
         """True (once) if the run's graph is running and its task may be cancelled now."""
@@ -221,6 +259,19 @@ class Executor:
         if delete_thread:
             await checkpointer.adelete_thread(thread_id)
         return finished
+
+
+async def _release(held: AsyncExitStack, failure: BaseException | None, run_id: str) -> BaseException | None:
+    """Exit what the run holds (telling it how the run ended); the exception the exit raised, if any."""
+    try:
+        if failure is None:
+            await held.aclose()
+        else:
+            await held.__aexit__(type(failure), failure, failure.__traceback__)
+    except Exception as exc:
+        log.warning("run %s: releasing its graph failed: %s: %s", run_id, type(exc).__name__, exc)
+        return exc
+    return None
 
 
 async def _checkpointed_values(graph: Any, thread_id: str) -> Any:

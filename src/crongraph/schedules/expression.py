@@ -25,7 +25,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 _SECOND = timedelta(seconds=1)
 # A feasible day pattern repeats every 400 years (the Gregorian cycle), so searching that far is exhaustive.
@@ -45,6 +45,11 @@ _MACROS = {
 
 
 _TZ_HINT = "Use IANA timezone format (e.g. 'America/New_York')."
+# Longer schedules are refused before parsing: parsing is linear in the length and callers run it on an event
+# loop (a 4 MB schedule took 2.7 s). A schedule with every list spelled out is a few hundred characters.
+MAX_SCHEDULE_CHARS = 1024
+# The longest IANA name is 32 characters ("America/Argentina/ComodRivadavia").
+MAX_TIMEZONE_CHARS = 64
 
 
 class InvalidSchedule(ValueError):
@@ -61,11 +66,22 @@ def load_timezone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
     if not isinstance(name, str):
         raise InvalidTimezone(f"Invalid timezone: {name!r}. {_TZ_HINT}")
+    if len(name) > MAX_TIMEZONE_CHARS:
+        raise InvalidTimezone(f"Invalid timezone: longer than {MAX_TIMEZONE_CHARS} characters. {_TZ_HINT}")
+    # Only names of the IANA database: ZoneInfo would also open paths ("../", absolute, hundreds of parts that
+    # make its resource loader recurse), and "localtime"-style files that are not zones.
+    if name not in _zone_names():
+        raise InvalidTimezone(f"Invalid timezone: '{name}'. {_TZ_HINT}")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        # ValueError covers paths and junk such as "../x"; OSError a name that is a directory.
         raise InvalidTimezone(f"Invalid timezone: '{name}'. {_TZ_HINT}") from None
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    # Scanning the database costs ~50 ms; the set does not change while the process runs.
+    return frozenset(available_timezones())
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,10 @@ class CronExpression:
         text = self.text
         if not isinstance(text, str):
             raise InvalidSchedule(f"Invalid cron schedule {text!r}: the schedule must be a string.")
+        if len(text) > MAX_SCHEDULE_CHARS:
+            raise InvalidSchedule(
+                f"Invalid cron schedule: {len(text)} characters long; the limit is {MAX_SCHEDULE_CHARS}."
+            )
         expanded = text.strip()
         if not expanded:
             raise InvalidSchedule(
@@ -501,16 +521,17 @@ def _parse_term(kind: int, term: str, up: str, sp: _Specials) -> set[int]:
             sp.last_weekday = True
         elif up.endswith("-L"):  # '15-L': through the last day; days past a month's end never match anyway
             return _numeric_term(kind, term[:-1] + "31")
-        elif (up.endswith("W") or up.startswith("W")) and up.strip("W").isdigit():
+        elif (up.endswith("W") or up.startswith("W")) and _whole(up.strip("W")) is not None:
             sp.nearest.add(_value(kind, term.strip("Ww")))
         else:
             raise _TermError(term, "is not supported: use 'L', 'LW', '15W' or a range ending in L: '15-L'")
         return set()
     if kind == _DOW and "#" in up:
         day, _, nth = term.partition("#")
-        if not (nth.isdigit() and 1 <= int(nth) <= 5):
+        week = _whole(nth)
+        if week is None or not 1 <= week <= 5:
             raise _TermError(term, "needs a week number from 1 to 5 after '#', e.g. '1#2' (second Monday)")
-        sp.dow_nth.add((_value(kind, day) % 7, int(nth)))
+        sp.dow_nth.add((_value(kind, day) % 7, week))
         return set()
     if kind == _DOW and "L" in up:  # no weekday name contains an L
         day = term[:-1] if up.endswith("L") else term[1:]
@@ -526,9 +547,10 @@ def _numeric_term(kind: int, term: str) -> set[int]:
     base, slash, step_text = term.partition("/")
     step = 1
     if slash:
-        if not step_text.isdigit():
+        whole = _whole(step_text)
+        if whole is None:
             raise _TermError(term, "has a step that is not a whole number")
-        step = int(step_text)
+        step = whole
         if step == 0:
             raise _TermError(term, "has a step of 0; steps start at 1")
     if base in ("*", "?"):
@@ -555,12 +577,22 @@ def _value(kind: int, token: str) -> int:
     names = _MONTHS if kind == _MONTH else _WEEKDAYS if kind == _DOW else {}
     if token.upper() in names:
         return names[token.upper()]
-    if not token.isdigit():
+    value = _whole(token)
+    if value is None:
         raise _TermError(token, "is not a number" + (" or a name" if names else ""))
-    value = int(token)
     if not low <= value <= high:
         raise _TermError(token, f"is out of range {low}-{high}")
     return value
+
+
+def _whole(text: str) -> int | None:
+    """The whole number `text` spells in ASCII digits, else None (str.isdigit also accepts '²', which int()
+    refuses). More than 18 significant digits read as 10**18: out of every field's range, and no schedule can
+    reach Python's 4,300-digit int-from-str limit."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    significant = text.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 18 else 10**18
 
 
 # ---- describe --------------------------------------------------------------------------------------------

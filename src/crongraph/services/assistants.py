@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from crongraph.errors import Conflict, InvalidInput, NotFound
+from crongraph.graphs.loader import Graph
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
 from crongraph.services.context import ServiceContext
 from crongraph.storage import assistants
@@ -16,7 +19,7 @@ class AssistantService:
         self.ctx = ctx
 
     def resolve_id(self, value: str) -> str | None:
-        """A graph id names its system assistant; otherwise the value must be a UUID."""
+        """A graph id names its system assistant; otherwise the value must be a UUID (None if it is not)."""
         if value in self.ctx.graphs:
             return system_assistant_id(value)
         return parse_uuid(value)
@@ -156,8 +159,15 @@ class AssistantService:
             raise NotFound(f"Assistant '{assistant_id}' has no version {version}")
         return updated
 
-    async def graph_of(self, assistant_id: str) -> Any:
+    @asynccontextmanager
+    async def graph_of(self, assistant_id: str) -> AsyncIterator[tuple[Graph, Record]]:
+        """The assistant's graph, built for introspection (/graph, /schemas, /subgraphs) with the assistant's
+        config and held for the block, and the assistant."""
         assistant = await self.get(assistant_id)
-        if assistant["graph_id"] not in self.ctx.graphs:
-            raise InvalidInput(f"Graph '{assistant['graph_id']}' is no longer served")
-        return await self.ctx.graphs.get(assistant["graph_id"], {"configurable": {}}), assistant
+        graph_id = assistant["graph_id"]
+        if graph_id not in self.ctx.graphs:
+            raise InvalidInput(f"Graph '{graph_id}' is no longer served")
+        config = dict(assistant["config"] or {})
+        config["configurable"] = dict(config.get("configurable") or {})
+        async with self.ctx.graphs.graph(graph_id, config, access="assistants.read") as graph:
+            yield graph, assistant

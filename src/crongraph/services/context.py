@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from crongraph.clock import Clock
 from crongraph.graphs.persistence import Persistence
@@ -22,6 +23,8 @@ class ServiceContext:
     notifier: Notifier
     broker: StreamBroker
     clock: Clock
+    # langgraph.json's checkpointer.ttl: {"ttl": minutes, "strategy": ...} for threads created without one.
+    default_thread_ttl: dict[str, Any] | None = None
 
     @property
     def dialect(self) -> str:

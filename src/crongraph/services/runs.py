@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from crongraph import notify
+from crongraph import notify, run_headers
 from crongraph.errors import BadRequest, Conflict, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
 from crongraph.queue import webhooks
@@ -127,6 +127,7 @@ class RunService:
         body = dict(body)
         _sanitize(body)
         self._validate(thread_id, body, webhook=cron is None)
+        run_headers.merge_into(body)  # http.configurable_headers of the request creating the run, if any
         return body, self.resolve_assistant(body.get("assistant_id"))
 
     def new_thread_rows(
@@ -174,6 +175,7 @@ class RunService:
             body = dict(body)
             _sanitize(body)
             self._validate(None, body)
+            run_headers.merge_into(body)
             prepared.append((body, self.resolve_assistant(body.get("assistant_id"))))
         created = []
         async with self.ctx.db.write() as conn:

@@ -1,12 +1,21 @@
-"""Deletes threads whose time-to-live has run out (`ttl: {"ttl": minutes, "strategy": "delete"}` on create or
-patch). The clock starts at the thread's last update, as LangGraph Platform's does; a thread with a run in flight
-is left until the run ends. Checked every `interval` seconds: deletion is not to the second, and need not be."""
+"""Deletes (or prunes) threads whose time-to-live has run out: `ttl: {"ttl": minutes, "strategy": ...}` given on
+create or patch, or langgraph.json's `checkpointer.ttl.default_ttl`, which ThreadService stamps on every thread
+created without one (as the reference does; threads created before it was set keep what they had).
+
+The clock starts at the thread's last update, as LangGraph Platform's does; a thread with a run in flight is left
+until the run ends. `strategy: "delete"` removes the thread and its checkpoints; `"keep_latest"` keeps the thread
+and its latest state and drops older checkpoints (once per update: a thread pruned and not touched since is not
+pruned again). Checked every `interval` seconds (`checkpointer.ttl.sweep_interval_minutes`), at most `limit`
+threads per sweep (`sweep_limit`), oldest first: deletion is not to the second, and need not be.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -17,13 +26,54 @@ from crongraph.storage.tables import threads
 
 log = logging.getLogger("crongraph.ttl")
 
+# The reference's default number of threads handled per sweep.
+DEFAULT_SWEEP_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ThreadTtlOptions:
+    """langgraph.json's `checkpointer.ttl`, resolved. `default`: the ttl stamped on new threads
+    ({"ttl": minutes, "strategy": "delete" | "keep_latest"}) or None; `interval`: seconds between sweeps, None for
+    the server's setting; `limit`: threads handled per sweep."""
+
+    default: dict[str, Any] | None = None
+    interval: float | None = None
+    limit: int = DEFAULT_SWEEP_LIMIT
+
+
+def thread_ttl_options(checkpointer: Any) -> ThreadTtlOptions:
+    """From langgraph.json's `checkpointer` section (crongraph.config's model, a mapping, or None)."""
+    section = _section(checkpointer)
+    ttl = _section(section.get("ttl"))
+    if not ttl:
+        return ThreadTtlOptions()
+    minutes = ttl.get("default_ttl")
+    default = {"ttl": float(minutes), "strategy": ttl.get("strategy") or "delete"} if minutes else None
+    interval = ttl.get("sweep_interval_minutes")
+    return ThreadTtlOptions(
+        default=default,
+        interval=float(interval) * 60 if interval else None,
+        limit=int(ttl.get("sweep_limit") or DEFAULT_SWEEP_LIMIT),
+    )
+
+
+def _section(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if hasattr(value, "model_dump"):
+        return dict(value.model_dump())
+    return dict(value)
+
 
 class ThreadSweeper:
-    def __init__(self, ctx: ServiceContext, interval: float = 60.0) -> None:
+    def __init__(self, ctx: ServiceContext, interval: float = 60.0, limit: int = DEFAULT_SWEEP_LIMIT) -> None:
         self.ctx = ctx
         self.threads = ThreadService(ctx)
         self._interval = interval
+        self._limit = limit
         self._task: asyncio.Task[None] | None = None
+        # keep_latest threads already pruned, with the update they were pruned at.
+        self._pruned: dict[str, datetime] = {}
 
     async def start(self) -> None:
         if self._task is None:
@@ -44,24 +94,38 @@ class ThreadSweeper:
             await asyncio.sleep(self._interval)
 
     async def sweep(self) -> int:
+        """Handle the threads whose ttl ran out; returns how many were deleted or pruned."""
         now = self.ctx.clock.now()
-        query = select(threads.c.thread_id, threads.c.ttl, threads.c.updated_at, threads.c.status).where(
-            threads.c.ttl.is_not(None)
+        query = (
+            select(threads.c.thread_id, threads.c.ttl, threads.c.updated_at, threads.c.status)
+            .where(threads.c.ttl.is_not(None))
+            .order_by(threads.c.updated_at)
         )
         async with self.ctx.db.read() as conn:
             candidates = (await conn.execute(query)).all()
+        present = {row.thread_id for row in candidates}
+        self._pruned = {thread_id: at for thread_id, at in self._pruned.items() if thread_id in present}
         expired = [
-            row.thread_id
+            row
             for row in candidates
             if isinstance(row.ttl, dict)
             and row.status != "busy"
             and row.updated_at + timedelta(minutes=float(row.ttl.get("ttl", 0))) <= now
-        ]
-        for thread_id in expired:
+            and self._pruned.get(row.thread_id) != row.updated_at
+        ][: self._limit]
+        handled = 0
+        for row in expired:
+            strategy = row.ttl.get("strategy") or "delete"
             try:
-                await self.threads.delete(thread_id)
+                if strategy == "keep_latest":
+                    await self.threads.prune([row.thread_id], "keep_latest")
+                    self._pruned[row.thread_id] = row.updated_at
+                else:
+                    await self.threads.delete(row.thread_id)
+                    self._pruned.pop(row.thread_id, None)
             except NotFound:
-                pass
-        if expired:
-            log.info("deleted %d threads whose ttl ran out", len(expired))
-        return len(expired)
+                continue
+            handled += 1
+        if handled:
+            log.info("%d threads whose ttl ran out were deleted or pruned", handled)
+        return handled

@@ -3,7 +3,9 @@ graph the thread last ran (its metadata names it)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from typing import Any, cast
 
 from langgraph.errors import EmptyInputError, InvalidUpdateError
 from langgraph.pregel import Pregel
@@ -11,10 +13,11 @@ from langgraph.types import Command, StateUpdate
 
 from crongraph import notify, serde
 from crongraph.errors import BadRequest, Conflict, NotFound
+from crongraph.graphs.loader import Graph
 from crongraph.ids import new_id, system_assistant_id
 from crongraph.services.context import ServiceContext
 from crongraph.services.snapshots import empty_state, snapshot_to_wire
-from crongraph.storage import assistants, runs, threads
+from crongraph.storage import assistants, filters, runs, threads
 from crongraph.storage.common import Record
 
 
@@ -52,7 +55,7 @@ class ThreadService:
             "values": None,
             "interrupts": {},
             "error": None,
-            "ttl": ttl,
+            "ttl": ttl if ttl is not None else self.ctx.default_thread_ttl,
             "created_at": now,
             "updated_at": now,
             "state_updated_at": now,
@@ -85,24 +88,24 @@ class ThreadService:
     async def _apply_supersteps(self, thread: Record, supersteps: list[dict[str, Any]]) -> None:
         """Replay a history given at creation (how the reference copies threads between deployments): each
         superstep's updates are applied together, as one step of the graph."""
-        graph = await self._graph_for_update(thread)
-        try:
-            steps = [
-                [
-                    StateUpdate(
-                        Command(**u["command"]) if u.get("command") else u.get("values"),
-                        u.get("as_node"),
-                    )
-                    for u in step.get("updates") or []
+        async with self._graph_for_update(thread) as graph:
+            try:
+                steps = [
+                    [
+                        StateUpdate(
+                            Command(**u["command"]) if u.get("command") else u.get("values"),
+                            u.get("as_node"),
+                        )
+                        for u in step.get("updates") or []
+                    ]
+                    for step in supersteps
                 ]
-                for step in supersteps
-            ]
-            await graph.abulk_update_state(self._config(thread["thread_id"]), steps)
-        except Exception as exc:
-            if not _refused(exc):
-                raise
-            raise BadRequest(f"Cannot apply supersteps to thread {thread['thread_id']}: {_reason(exc)}") from None
-        await self._mirror_state(thread, graph)
+                await graph.abulk_update_state(self._config(thread["thread_id"]), steps)
+            except Exception as exc:
+                if not _refused(exc):
+                    raise
+                raise BadRequest(f"Cannot apply supersteps to thread {thread['thread_id']}: {_reason(exc)}") from None
+            await self._mirror_state(thread, graph)
 
     async def get(self, thread_id: str) -> Record:
         async with self.ctx.db.read() as conn:
@@ -190,7 +193,7 @@ class ThreadService:
 
     # State
 
-    async def _graph_for(self, thread: Record) -> Pregel | None:
+    async def _graph_id_for(self, thread: Record) -> str | None:
         graph_id = thread["metadata"].get("graph_id")
         if graph_id is None or graph_id not in self.ctx.graphs:
             assistant_id = thread["metadata"].get("assistant_id")
@@ -200,15 +203,29 @@ class ThreadService:
                 graph_id = assistant["graph_id"] if assistant else None
         if graph_id is None or graph_id not in self.ctx.graphs:
             return None
-        return await self.ctx.graphs.get(graph_id, {"configurable": {"thread_id": thread["thread_id"]}})
+        return str(graph_id)
 
-    async def _graph_for_update(self, thread: Record) -> Pregel:
-        """The graph whose state an update writes: the thread's own, or the only graph served. Adopting that one
-        records it on the thread, so that later reads find the same graph."""
-        graph = await self._graph_for(thread)
-        if graph is not None:
-            return graph
+    @asynccontextmanager
+    async def _graph_for(self, thread: Record) -> AsyncIterator[Graph | None]:
+        """The graph the thread's state is read through, held for the block (None when no served graph is its)."""
+        graph_id = await self._graph_id_for(thread)
+        if graph_id is None:
+            yield None
+            return
+        config = {"configurable": {"thread_id": thread["thread_id"]}}
+        async with self.ctx.graphs.graph(graph_id, config, access="threads.read") as graph:
+            yield graph
+
+    @asynccontextmanager
+    async def _graph_for_update(self, thread: Record) -> AsyncIterator[Graph]:
+        """The graph whose state an update writes, held for the block: the thread's own, or the only graph
+        served. Adopting that one records it on the thread, so that later reads find the same graph."""
         thread_id = thread["thread_id"]
+        graph_id = await self._graph_id_for(thread)
+        if graph_id is not None:
+            async with self.ctx.graphs.graph(graph_id, self._config(thread_id), access="threads.update") as graph:
+                yield graph
+            return
         if len(self.ctx.graphs.ids) != 1:
             named = thread["metadata"].get("graph_id")
             reason = f"its graph '{named}' is not served" if named else "it has no graph yet"
@@ -221,7 +238,8 @@ class ThreadService:
         async with self.ctx.db.write() as conn:
             await threads.update_fields(conn, thread_id, metadata=metadata)
         thread["metadata"] = metadata
-        return await self.ctx.graphs.get(graph_id, {"configurable": {"thread_id": thread_id}})
+        async with self.ctx.graphs.graph(graph_id, self._config(thread_id), access="threads.update") as graph:
+            yield graph
 
     @staticmethod
     def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -234,13 +252,13 @@ class ThreadService:
         self, thread_id: str, checkpoint: dict[str, Any] | None = None, subgraphs: bool = False
     ) -> dict[str, Any]:
         thread = await self.get(thread_id)
-        graph = await self._graph_for(thread)
         wanted = checkpoint.get("checkpoint_id") if checkpoint else None
-        if graph is None:
-            if wanted:
-                raise self._checkpoint_not_found(thread_id, wanted)
-            return empty_state(thread_id)
-        state = await graph.aget_state(self._config(thread_id, checkpoint), subgraphs=subgraphs)
+        async with self._graph_for(thread) as graph:
+            if graph is None:
+                if wanted:
+                    raise self._checkpoint_not_found(thread_id, wanted)
+                return empty_state(thread_id)
+            state = await graph.aget_state(self._config(thread_id, checkpoint), subgraphs=subgraphs)
         # A checkpoint that does not exist reads as an empty snapshot with no metadata.
         if wanted and state.metadata is None:
             raise self._checkpoint_not_found(thread_id, wanted)
@@ -252,22 +270,22 @@ class ThreadService:
 
     async def update_state(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
         thread = await self.get(thread_id)
-        graph = await self._graph_for_update(thread)
         checkpoint = body.get("checkpoint") or (
             {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
         )
         if checkpoint and checkpoint.get("checkpoint_id"):
             # Forking from a checkpoint that does not exist would silently start from an empty state.
             await self.get_state(thread_id, checkpoint)
-        try:
-            config = await graph.aupdate_state(
-                self._config(thread_id, checkpoint), body.get("values"), as_node=body.get("as_node")
-            )
-        except Exception as exc:
-            if not _refused(exc):
-                raise
-            raise BadRequest(f"Cannot update the state of thread {thread_id}: {_reason(exc)}") from None
-        await self._mirror_state(thread, graph)
+        async with self._graph_for_update(thread) as graph:
+            try:
+                config = await graph.aupdate_state(
+                    self._config(thread_id, checkpoint), body.get("values"), as_node=body.get("as_node")
+                )
+            except Exception as exc:
+                if not _refused(exc):
+                    raise
+                raise BadRequest(f"Cannot update the state of thread {thread_id}: {_reason(exc)}") from None
+            await self._mirror_state(thread, graph)
         return {"checkpoint": serde.to_jsonable(config["configurable"])}
 
     async def _mirror_state(self, thread: Record, graph: Pregel) -> None:
@@ -287,18 +305,31 @@ class ThreadService:
 
     async def history(self, thread_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         thread = await self.get(thread_id)
-        graph = await self._graph_for(thread)
-        if graph is None:
-            return []
         before = body.get("before")
         if isinstance(before, str):
             before = {"checkpoint_id": before}
-        result = []
-        async for state in graph.aget_state_history(
-            self._config(thread_id, body.get("checkpoint")),
-            limit=body.get("limit", 10),
-            before=self._config(thread_id, before) if before else None,
-            filter=body.get("metadata") or None,
-        ):
-            result.append(snapshot_to_wire(state))
+        # A metadata key LangGraph's SQLite saver cannot put in a JSON path is filtered here (filters.py).
+        wanted = body.get("metadata") or None
+        pushed, exact = filters.checkpoint_filter(wanted, self.ctx.dialect)
+        limit = body.get("limit", 10)
+        result: list[dict[str, Any]] = []
+        async with self._graph_for(thread) as graph:
+            if graph is None:
+                return []
+            # An async generator (typed as an iterator): closed when the loop stops early.
+            states = cast(
+                AsyncGenerator[Any, None],
+                graph.aget_state_history(
+                    self._config(thread_id, body.get("checkpoint")),
+                    limit=limit if exact else None,
+                    before=self._config(thread_id, before) if before else None,
+                    filter=pushed,
+                ),
+            )
+            async with aclosing(states):
+                async for state in states:
+                    if exact or filters.contains(state.metadata or {}, wanted):
+                        result.append(snapshot_to_wire(state))
+                        if len(result) >= limit:
+                            break
         return result

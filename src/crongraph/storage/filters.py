@@ -2,11 +2,15 @@
 
 PostgreSQL answers containment natively (`@>` on jsonb). SQLite compares top-level scalar values in SQL; a filter
 with nested objects or arrays is narrowed in SQL by its scalar keys and finished in Python with `contains`, and
-the caller then paginates in Python (see `SqlFilter.exact`).
+the caller then paginates in Python (see `SqlFilter.exact`). Any key and any value is a valid filter: keys never
+reach SQL text (they are bound parameters, or skipped and left to `contains`).
+
+`checkpoint_filter` does the same for the filters handed to LangGraph's checkpointers (thread history).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,3 +83,31 @@ def json_contains(column: Any, subset: dict[str, Any] | None, dialect: str) -> S
             clauses.append(func.json_type(column, path) == ("object" if isinstance(value, dict) else "array"))
             exact = False
     return SqlFilter(and_(true(), *clauses), exact)
+
+
+# LangGraph's SQLite checkpointer builds `json_extract(metadata, '$.<key>')` from each key, refuses (ValueError) a
+# key outside this set, and reads a dot as a path into a nested object.
+_CHECKPOINT_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def checkpoint_filter(subset: dict[str, Any] | None, dialect: str) -> tuple[dict[str, Any] | None, bool]:
+    """The part of a metadata filter to hand to LangGraph's checkpointer, and whether it is exact.
+
+    PostgreSQL's saver uses jsonb containment: the whole filter, exact. SQLite's compares `json_extract` with `=`
+    (so 1 matches true and nested values compare as text): only plain keys with string or number values are
+    passed, as a narrowing; when not exact the caller confirms each checkpoint with `contains` (and so must not
+    let the checkpointer apply its limit)."""
+    if not subset:
+        return None, True
+    if dialect == "postgresql":
+        return subset, True
+    narrowing = {
+        key: value
+        for key, value in subset.items()
+        if _CHECKPOINT_KEY.fullmatch(key)
+        and isinstance(value, str | int | float)
+        and not isinstance(value, bool)
+        and (not isinstance(value, int) or _INT64_MIN <= value <= _INT64_MAX)
+    }
+    exact = all(isinstance(v, str) for v in narrowing.values()) and len(narrowing) == len(subset)
+    return narrowing or None, exact
