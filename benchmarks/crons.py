@@ -70,7 +70,7 @@ async def burst(client: Any, assistant: str, n: int) -> None:
     # Wait on the queue's depth (one cheap request a tenth of a second: polling every run would cost the server as
     # much as the runs), then read every run; the finish time is the runs' own, from the server.
     while True:
-        queued = (await client.http.get("/metrics"))["runs"]
+        queued = (await client.http.get("/metrics", params={"format": "json"}))["runs"]
         if queued["pending"] + queued["running"] == 0:
             results = await asyncio.gather(*(client.runs.list(c["thread_id"], limit=1) for c in crons))
             done = [r[0] for r in results if r and r[0]["status"] in ("success", "error")]

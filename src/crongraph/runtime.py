@@ -16,6 +16,7 @@ from crongraph.graphs.persistence import Persistence, open_postgres, open_sqlite
 from crongraph.graphs.registry import GraphRegistry
 from crongraph.notify import Notifier
 from crongraph.notify.local import LocalNotifier
+from crongraph.observability import events
 from crongraph.queue.executor import Executor
 from crongraph.queue.producer import RunQueue
 from crongraph.queue.reaper import Reaper
@@ -32,6 +33,7 @@ from crongraph.settings import Settings
 from crongraph.storage import runs as run_rows
 from crongraph.storage.database import Database
 from crongraph.streams.broker import StreamBroker
+from crongraph.webhook_policy import WebhookUrlPolicy
 
 if TYPE_CHECKING:
     from crongraph.config import ProjectConfig
@@ -58,11 +60,17 @@ class Runtime:
             sweep_minutes=settings.ttl_sweep_seconds / 60,
         )
         self._thread_ttl = thread_ttl_options(project.checkpointer if project else None)
+        self._webhooks_config = project.webhooks if project else None
+        self._webhook_policy = WebhookUrlPolicy.build(
+            self._webhooks_config.url if self._webhooks_config else None, allow_private=settings.webhook_allow_private
+        )
         self._started = False
         self._persistence: Persistence | None = None
         self._pg_broker: PgBroker | None = None
 
     async def start(self) -> None:
+        if self._started:
+            return  # the CLI starts it before serving (to report a failure plainly); the app's lifespan again
         settings = self.settings
         if not settings.is_postgres:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +96,7 @@ class Runtime:
             broker=self.broker,
             clock=self.clock,
             default_thread_ttl=self._thread_ttl.default,
+            webhook_policy=self._webhook_policy,
         )
         self.assistants = AssistantService(self.ctx)
         self.threads = ThreadService(self.ctx)
@@ -104,9 +113,12 @@ class Runtime:
             attempts=settings.webhook_attempts,
             backoff=settings.webhook_backoff_seconds,
             timeout=settings.webhook_timeout_seconds,
-            allow_private=settings.webhook_allow_private,
+            policy=self._webhook_policy,
+            headers=self._webhooks_config.headers if self._webhooks_config else None,
+            allowed_fields=self._webhooks_config.allowed_fields if self._webhooks_config else None,
         )
         self.executor.finished_hooks.append(self.webhooks.on_run_finished)
+        self.executor.finished_hooks.append(events.run_finished)
         self.thread_streams = ThreadStreams(self.ctx, self.runs)
         self.executor.protocol = self.thread_streams.protocol
         self.queue = RunQueue(
@@ -126,6 +138,7 @@ class Runtime:
             executing=self.queue.is_executing,
         )
         self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
+        self.reaper.finished_hooks.append(events.run_finished)
         self.scheduler = CronScheduler(self.ctx, self.runs)
         await self.reaper.start()
         self.thread_sweeper = ThreadSweeper(

@@ -4,8 +4,9 @@ the CLI flags override the environment."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,7 +49,16 @@ class Settings(BaseSettings):
 
     # Start the cron scheduler in this process (queue-only replicas may turn it off).
     scheduler: bool = True
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # "console" (for a human) or "json" (one object per line, for a log pipeline); `--log-format`.
+    log_format: Literal["console", "json"] = "console"
+    # One log event per HTTP request. None: on for `serve`, off for `dev`; `--access-log` / `--no-access-log`.
+    access_log: bool | None = None
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def sqlite_path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crongraph.storage.common import Record
+from crongraph.webhook_policy import redact_url
 
 
 def assistant(row: Record) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def run(row: Record) -> dict[str, Any]:
         "assistant_id": row["assistant_id"],
         "metadata": row["metadata"],
         "status": row["status"],
-        "kwargs": row["kwargs"],
+        "kwargs": with_webhook_redacted(row["kwargs"]),
         "multitask_strategy": row["multitask_strategy"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
@@ -72,6 +73,15 @@ def run(row: Record) -> dict[str, Any]:
         out["cron_id"] = row["cron_id"]
         out["scheduled_for"] = row["scheduled_for"]
     return out
+
+
+def with_webhook_redacted(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A run's kwargs or a cron's payload as callers see it: the webhook URL without userinfo or secret query
+    values (the stored URL, used for delivery, is unchanged)."""
+    if not body or not isinstance(body.get("webhook"), str):
+        return body
+    shown = redact_url(body["webhook"])
+    return body if shown == body["webhook"] else {**body, "webhook": shown}
 
 
 def select(obj: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:

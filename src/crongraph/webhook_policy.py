@@ -1,17 +1,18 @@
 """Which addresses a webhook may be sent to, and how a webhook URL is shown: pure (no I/O), imports nothing of ours.
 
 An address is judged by what a connection to it would reach. Every IPv6 form that carries an IPv4 address
-(IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96` and the local-use
-`64:ff9b:1::/48`, 6to4 `2002::/16`, Teredo `2001::/32` with its XOR-ed client address) is judged by the IPv4
-address it embeds, and every spelling of an IPv4 address that the C resolver accepts (`2852039166`,
-`0xa9fea9fe`, `0251.0376.0251.0376`, `127.1`) by the address it means. Each address falls in one class:
+(IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`, Teredo
+`2001::/32` with its XOR-ed client address) is judged by the IPv4 address it embeds, and every spelling of an IPv4
+address that the C resolver accepts (`2852039166`, `0xa9fea9fe`, `0251.0376.0251.0376`, `127.1`) by the address
+it means. Each address falls in one class:
 
 - `loopback` (127/8, ::1, the names `localhost`, `*.localhost`, `localhost.localdomain`,
   `host.docker.internal`): refused while `disable_loopback`;
-- `private` (RFC 1918, shared 100.64/10, unique-local fc00::/7, deprecated site-local fec0::/10, local-use
-  NAT64): refused while `disable_private_ips`;
-- `reserved` (link-local with the cloud metadata address, multicast, unspecified, documentation, benchmarking
-  and other non-global ranges, the metadata host names): always refused, as the reference does;
+- `private` (RFC 1918, shared 100.64/10, unique-local fc00::/7, deprecated site-local fec0::/10): refused while
+  `disable_private_ips`;
+- `reserved` (link-local with the cloud metadata addresses, multicast, unspecified, documentation, benchmarking
+  and other non-global ranges, local-use NAT64 `64:ff9b:1::/48` whose layout cannot be known, the metadata host
+  names): always refused, as the reference does;
 - `public`: allowed.
 
 `check_url` applies the URL policy of langgraph.json's `webhooks.url` (the reference's field names) and what can
@@ -26,7 +27,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -45,6 +46,9 @@ _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 _TEREDO = ipaddress.IPv6Network("2001::/32")
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "host.docker.internal"})
+# Cloud metadata services on addresses that would otherwise count as private (Alibaba's in shared space, AWS's
+# IPv6 one in unique-local space): never targets, like the link-local 169.254.169.254.
+_METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254"))
 _METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.amazonaws.com", "instance-data"})
 # Query parameter names whose values are treated as secrets when a URL is shown (matched as substrings).
 _SECRET_PARAM = re.compile(
@@ -72,15 +76,20 @@ class WebhookUrlPolicy:
     disable_private_ips: bool = True
 
     @classmethod
-    def from_settings(cls, allow_private: bool, **fields: object) -> WebhookUrlPolicy:
-        """The policy with `allow_private` (CRONGRAPH_WEBHOOK_ALLOW_PRIVATE) lifting both address refusals, unless
-        langgraph.json set them itself (`fields`, the `webhooks.url` keys given; unknown names raise TypeError)."""
-        base = {"disable_loopback": not allow_private, "disable_private_ips": not allow_private}
-        values = {**base, **{k: v for k, v in fields.items() if v is not None}}
-        for name in ("allowed_domains", "allowed_ports"):
-            if name in values:
-                values[name] = tuple(values[name])  # type: ignore[call-overload]
-        return cls(**values)  # type: ignore[arg-type]
+    def build(cls, url: Any = None, *, allow_private: bool = False) -> WebhookUrlPolicy:
+        """The policy from langgraph.json's `webhooks.url` (any object with the reference's field names; None when
+        the file has no such block: crongraph's defaults) and CRONGRAPH_WEBHOOK_ALLOW_PRIVATE (`allow_private`),
+        which lifts the loopback and private refusals whatever the file says."""
+        if url is None:
+            return cls(disable_loopback=not allow_private, disable_private_ips=not allow_private)
+        return cls(
+            require_https=bool(url.require_https),
+            allowed_domains=tuple(url.allowed_domains or ()),
+            allowed_ports=tuple(url.allowed_ports or ()),
+            max_url_length=int(url.max_url_length),
+            disable_loopback=bool(url.disable_loopback) and not allow_private,
+            disable_private_ips=bool(url.disable_private_ips) and not allow_private,
+        )
 
     def refuses(self, kind: Kind) -> bool:
         return kind == "reserved" or (
@@ -94,11 +103,6 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
         return [ipaddress.IPv4Address(ip.packed[-4:])]
     if ip in _NAT64:
         return [ipaddress.IPv4Address(ip.packed[-4:])]
-    if ip in _NAT64_LOCAL:
-        # RFC 6052 puts the IPv4 address where the prefix length says, which is unknown here: judge both the
-        # /48 layout (bits 48-63 and 72-87, around the zero u-octet) and the /96 one.
-        raw = ip.packed
-        return [ipaddress.IPv4Address(raw[6:8] + raw[9:11]), ipaddress.IPv4Address(raw[-4:])]
     if ip in _SIX_TO_FOUR:
         return [ipaddress.IPv4Address(ip.packed[2:6])]
     if ip in _TEREDO:
@@ -111,6 +115,8 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
 
 
 def _kind_v4(ip: ipaddress.IPv4Address) -> Kind:
+    if ip in _METADATA_ADDRESSES:
+        return "reserved"
     if ip in _LOOPBACK_V4:
         return "loopback"
     if any(ip in net for net in _PRIVATE_V4):
@@ -129,14 +135,17 @@ def classify(ip: Address) -> Kind:
         return _kind_v4(ip)
     if ip.scope_id:
         ip = ipaddress.IPv6Address(ip.compressed.split("%", 1)[0])
+    if ip in _NAT64_LOCAL:
+        # Local-use NAT64 (RFC 8215) puts the IPv4 address where the operator's prefix length says, which cannot
+        # be known here, and is never a public route: refused outright, as the reference does.
+        return "reserved"
     embedded = _embedded_ipv4(ip)
     if embedded:
-        kinds = [_kind_v4(v4) for v4 in embedded]
-        if ip in _NAT64_LOCAL:
-            kinds.append("private")
-        return max(kinds, key=_RANK.__getitem__)
+        return max((_kind_v4(v4) for v4 in embedded), key=_RANK.__getitem__)
     if ip.is_loopback:
         return "loopback"
+    if ip in _METADATA_ADDRESSES:
+        return "reserved"
     if any(ip in net for net in _PRIVATE_V6):
         return "private"
     if not ip.is_global or ip.is_multicast:
@@ -215,7 +224,8 @@ def check_url(url: str, policy: WebhookUrlPolicy) -> str | None:
         return f"Webhook URL {shown!r} refused: port {port} is not allowed (allowed: {allowed})"
     host = parts.hostname.rstrip(".").lower()
     if policy.allowed_domains and not domain_allowed(host, policy.allowed_domains):
-        return f"Webhook URL {shown!r} refused: domain {host} is not allowed (allowed: {', '.join(policy.allowed_domains)})"
+        allowed = ", ".join(policy.allowed_domains)
+        return f"Webhook URL {shown!r} refused: domain {host} is not allowed (allowed: {allowed})"
     ip = literal_address(host)
     if ip is not None:
         return check_address(ip, policy, shown=host)

@@ -41,7 +41,7 @@ def test_info(server: ServerProcess) -> None:
 
 def test_metrics_count_the_queue(server: ServerProcess) -> None:
     def queued() -> dict[str, int]:
-        body = httpx.get(server.url + "/metrics").json()
+        body = httpx.get(server.url + "/metrics?format=json").json()
         assert body["workers"]["total"] >= 1
         return body["runs"]  # type: ignore[no-any-return]
 

@@ -45,7 +45,7 @@ class Cluster:
 async def busy(replica: ServerProcess) -> int:
     """Runs executing on this replica now (its /metrics)."""
     async with httpx.AsyncClient(base_url=replica.url) as http:
-        return int((await http.get("/metrics")).json()["workers"]["busy"])
+        return int((await http.get("/metrics", params={"format": "json"})).json()["workers"]["busy"])
 
 
 async def executor_of(group: Cluster) -> ServerProcess:

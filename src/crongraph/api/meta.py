@@ -1,16 +1,19 @@
-"""Meta routes: /ok, /info (what clients feature-detect from), and an operator's /metrics."""
+"""Meta routes: /ok, /info (what clients feature-detect from), and an operator's /metrics (the Prometheus text
+format by default, as the reference; `?format=json` for the same figures as one JSON object)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from sqlalchemy import text
 
 from crongraph import __version__
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.errors import detail
 from crongraph.api.routing import JSONRoute
+from crongraph.observability import metrics as prometheus
 
 router = APIRouter(tags=["meta"], route_class=JSONRoute)
 
@@ -49,9 +52,25 @@ async def info(rt: RuntimeDep) -> Any:
     }
 
 
-@router.get("/metrics")
-async def metrics(rt: RuntimeDep) -> Any:
-    return await rt.metrics()
+@router.get(
+    "/metrics",
+    summary="Server metrics",
+    description=(
+        "Prometheus text format (version 0.0.4) by default: HTTP requests and latency by route template, runs by "
+        "status and the queue's depth (read from the database, so right across replicas), run duration, cron fires, "
+        "skips and failures, fire lateness, scheduler wake-ups. `format=json`: the queue's depth, this process's "
+        "workers and the scheduler's counters as one JSON object."
+    ),
+    responses={200: {"content": {prometheus.CONTENT_TYPE: {}, "application/json": {}}}},
+)
+async def metrics(
+    rt: RuntimeDep,
+    format: Literal["prometheus", "json"] = Query("prometheus", description="`prometheus` (text) or `json`"),
+) -> Any:
+    snapshot = await rt.metrics()
+    if format == "json":
+        return snapshot
+    return Response(prometheus.render(snapshot), media_type=prometheus.CONTENT_TYPE)
 
 
 def _langgraph_version() -> str:

@@ -11,6 +11,7 @@ from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import pagination_headers, uuid_param
 from crongraph.api.responses import JSONResponse
 from crongraph.api.routing import JSONRoute
+from crongraph.api.errors import detail
 from crongraph.api.schemas import (
     HistoryQuery,
     Json,
@@ -22,6 +23,7 @@ from crongraph.api.schemas import (
     ThreadPrune,
     ThreadSearch,
 )
+from crongraph.graphs.thread_storage import StorageNotReported, thread_storage
 from crongraph.services.snapshots import check_state_select, extract, parse_path, select_state
 
 router = APIRouter(tags=["threads"], route_class=JSONRoute)
@@ -151,3 +153,17 @@ async def get_history(
     thread_id: str, rt: RuntimeDep, limit: int = Query(default=10, ge=1, le=1000), before: str | None = None
 ) -> Any:
     return await rt.threads.history(uuid_param(thread_id, "thread"), {"limit": limit, "before": before})
+
+
+@router.get("/threads/{thread_id}/storage")
+async def get_thread_storage(thread_id: str, rt: RuntimeDep) -> Any:
+    """Bytes the thread's checkpoints occupy, as stored: {thread_id, total_bytes, checkpoints: {count, bytes},
+    channel_values: {count, bytes, by_channel: {name: {versions, bytes}}}, pending_writes: {count, bytes}}
+    (graphs/thread_storage.py says how each backend counts). 404 for an unknown thread."""
+    tid = uuid_param(thread_id, "thread")
+    await rt.threads.get(tid)
+    try:
+        usage = await thread_storage(rt.ctx.persistence.checkpointer, tid)
+    except StorageNotReported:
+        return detail(501, "Checkpoint storage is only reported for the built-in checkpointer.")
+    return {"thread_id": tid, **usage}

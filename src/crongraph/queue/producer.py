@@ -20,6 +20,7 @@ from crongraph import notify
 from crongraph.clock import Clock
 from crongraph.ids import new_id
 from crongraph.notify import Notifier
+from crongraph.observability.events import RunTimer
 from crongraph.queue.executor import Executor
 from crongraph.storage import runs
 from crongraph.storage.database import Database
@@ -196,7 +197,8 @@ class RunQueue:
         try:
             if run.get("cancel_action"):
                 self.cancel_actions[run_id] = run["cancel_action"]
-            await self._executor.execute(run, self.cancel_actions)
+            with RunTimer():
+                await self._executor.execute(run, self.cancel_actions)
         except asyncio.CancelledError:
             pass
         except Exception:

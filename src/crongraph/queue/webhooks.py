@@ -6,77 +6,112 @@ lives: a transport error, a 429 or a 5xx is retried up to `attempts` times in al
 other answer ends the delivery. Deliveries are held in memory, so a webhook still being retried when the process
 stops is not sent (the run's outcome itself is durable; the webhook is a notification of it).
 
-Targets on loopback, private, link-local or otherwise non-public addresses are refused unless allowed
-(`webhook_allow_private`): at run creation for what the URL says (a literal address, `localhost`), and again
-before each delivery for what the host name resolves to, which closes the DNS route to internal services.
+Targets are judged by `crongraph.webhook_policy` (langgraph.json's `webhooks.url` and
+CRONGRAPH_WEBHOOK_ALLOW_PRIVATE): at run or cron creation for what the URL says, and at each delivery for every
+address its host name resolves to. The host is resolved once per attempt, off the event loop, and the request
+connects to an address that was checked (the Host header, TLS SNI and certificate verification keep the name), so
+a name whose answer changes between the check and the connection cannot reach an address the policy refuses.
+Proxies from the environment are not used (a proxy would resolve the name itself). Logs show the URL with its
+userinfo and secret-looking query values redacted; the real URL is used for delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from crongraph import serde
 from crongraph.clock import Clock
 from crongraph.storage.common import Record
+from crongraph.webhook_policy import WebhookUrlPolicy, check_address, check_url, literal_address, redact_url
 
 log = logging.getLogger("crongraph.webhooks")
 
+
+class _RedactUrls(logging.Filter):
+    """httpx logs each request's URL at INFO ("HTTP Request: POST http://user:password@..."): shown redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactUrls())
+
 Render = Callable[[Record], dict[str, Any]]
+# host, port -> the addresses (as strings) the host name resolves to, in the order to try them.
+Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 
-def _private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
-def check_url(url: str, *, allow_private: bool) -> str | None:
-    """Why `url` cannot be a webhook target, or None when it can (as far as can be told without DNS)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"Invalid webhook URL {url!r}: {exc}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"Invalid webhook URL {url!r}: expected an absolute http:// or https:// URL"
-    if port == 0:
-        return f"Invalid webhook URL {url!r}: port 0"
-    if allow_private:
-        return None
-    host = parts.hostname.rstrip(".").lower()
-    try:
-        private = _private(host)
-    except ValueError:
-        private = host == "localhost" or host.endswith(".localhost")
-    if private:
-        return (
-            f"Webhook URL {url!r} points to a loopback or private address; "
-            "set CRONGRAPH_WEBHOOK_ALLOW_PRIVATE=true to allow it"
-        )
-    return None
-
-
-async def _resolves_privately(host: str, port: int) -> bool:
-    try:
-        return _private(host)
-    except ValueError:
-        pass  # a name, not an address
+async def resolve_host(host: str, port: int) -> list[str]:
+    """getaddrinfo in the loop's executor (the C resolver blocks); addresses in its order, without repeats."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return any(_private(str(info[4][0])) for info in infos)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class Refused(httpx.TransportError):
+    """The policy refuses an address the target's name resolves to; not retried."""
+
+
+class PinnedTransport(httpx.AsyncBaseTransport):
+    """Resolves each request's host once, refuses the request unless the policy allows every answer, and
+    connects to the first answer that accepts a connection, keeping the name for Host, SNI and the certificate."""
+
+    def __init__(self, policy: WebhookUrlPolicy, resolve: Resolve = resolve_host, **transport: Any) -> None:
+        self._policy = policy
+        self._resolve = resolve
+        self._inner = httpx.AsyncHTTPTransport(**transport)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        literal = literal_address(host)
+        try:
+            addresses = [str(literal)] if literal is not None else await self._resolve(host, port)
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
+        if not addresses:
+            raise httpx.ConnectError(f"{host} resolves to no address", request=request)
+        for address in addresses:
+            if reason := check_address(address, self._policy, shown=host):
+                raise Refused(reason, request=request)
+        extensions = dict(request.extensions)
+        if request.url.scheme == "https" and literal is None:
+            extensions["sni_hostname"] = host
+        last: httpx.ConnectError | None = None
+        for address in addresses:
+            # The Host header was set from the original URL when the request was built, and stays.
+            pinned = httpx.Request(
+                request.method,
+                request.url.copy_with(host=address),
+                headers=request.headers,
+                stream=request.stream,
+                extensions=extensions,
+            )
+            try:
+                return await self._inner.handle_async_request(pinned)
+            except httpx.ConnectError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 class WebhookSender:
-    """Delivers webhooks in background tasks; `on_run_finished` is an executor finished-hook."""
+    """Delivers webhooks in background tasks; `on_run_finished` is an executor finished-hook.
+
+    `policy` judges targets; `headers` (langgraph.json `webhooks.headers`, templates already rendered) go with
+    every delivery; `allowed_fields`, when given, is the set of body fields sent (the reference's
+    `webhooks.allowed_fields`); `resolve` replaces the resolver (tests)."""
 
     def __init__(
         self,
@@ -86,27 +121,41 @@ class WebhookSender:
         attempts: int,
         backoff: float,
         timeout: float,
-        allow_private: bool,
+        policy: WebhookUrlPolicy,
+        headers: Mapping[str, str] | None = None,
+        allowed_fields: Collection[str] | None = None,
+        resolve: Resolve = resolve_host,
+        verify: Any = True,
     ) -> None:
         self._render = render
         self._clock = clock
         self._attempts = max(1, attempts)
         self._backoff = backoff
-        self._allow_private = allow_private
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self.policy = policy
+        self._headers = {**(headers or {}), "content-type": "application/json"}
+        self._allowed_fields = set(allowed_fields) if allowed_fields else None
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            transport=PinnedTransport(policy, resolve, verify=verify),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on_run_finished(self, run: Record) -> None:
         url = (run.get("kwargs") or {}).get("webhook")
         if not url:
             return
-        task = asyncio.create_task(self.deliver(url, run), name=f"webhook-{run['run_id']}")
+        task = asyncio.create_task(self._deliver_quietly(url, run), name=f"webhook-{run['run_id']}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _deliver_quietly(self, url: str, run: Record) -> None:
+        await self.deliver(url, run)
+
     def body(self, run: Record) -> dict[str, Any]:
         ended: datetime | None = run.get("ended_at")
-        return {
+        body = {
             **self._render(run),
             "status": run["status"],
             "values": run.get("output"),
@@ -114,32 +163,35 @@ class WebhookSender:
             "run_ended_at": ended,
             "webhook_sent_at": self._clock.now(),
         }
+        if self._allowed_fields is not None:
+            body = {k: v for k, v in body.items() if k in self._allowed_fields}
+        return body
 
     async def deliver(self, url: str, run: Record) -> bool:
         """POST the run to `url`; True once the target accepted it."""
         run_id = run["run_id"]
-        if reason := check_url(url, allow_private=self._allow_private):
+        shown = redact_url(url)
+        if reason := check_url(url, self.policy):
             log.warning("run %s: webhook not sent: %s", run_id, reason)
             return False
-        parts = urlsplit(url)
         for attempt in range(1, self._attempts + 1):
             try:
-                if not self._allow_private and await _resolves_privately(
-                    parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-                ):
-                    log.warning("run %s: webhook not sent: %s resolves to a private address", run_id, parts.hostname)
-                    return False
-                response = await self._client.post(
-                    url, content=serde.dumps(self.body(run)), headers={"content-type": "application/json"}
-                )
+                response = await self._client.post(url, content=serde.dumps(self.body(run)), headers=self._headers)
                 if response.status_code < 300:
+                    log.info("run %s: webhook delivered to %s", run_id, shown)
                     return True
                 retry = response.status_code == 429 or response.status_code >= 500
                 problem = f"HTTP {response.status_code}"
+            except Refused as exc:
+                log.warning("run %s: webhook not sent: %s", run_id, exc)
+                return False
             except (httpx.HTTPError, OSError) as exc:
-                retry, problem = True, f"{type(exc).__name__}: {exc}"
+                # httpx's messages may quote the URL; the class name and our own message are enough.
+                retry, problem = True, type(exc).__name__
+                if str(exc) and url not in str(exc):
+                    problem += f": {exc}"
             if not retry or attempt == self._attempts:
-                log.warning("run %s: webhook to %s failed after %d attempt(s): %s", run_id, url, attempt, problem)
+                log.warning("run %s: webhook to %s failed after %d attempt(s): %s", run_id, shown, attempt, problem)
                 return False
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         return False

@@ -121,6 +121,13 @@ class CronExpression:
                 )
             expanded = _MACROS[macro]
         parts = expanded.split()
+        if parts and parts[0].upper().startswith(("CRON_TZ=", "TZ=")):
+            zone = parts[0].split("=", 1)[1]
+            raise InvalidSchedule(
+                f"Invalid cron schedule '{text}': '{parts[0]}' names a time zone, which belongs in the cron's "
+                f"`timezone` field, not in the schedule: send timezone '{zone}' and schedule "
+                f"'{' '.join(parts[1:])}'."
+            )
         if len(parts) not in (5, 6):
             raise InvalidSchedule(
                 f"Invalid cron schedule '{text}': expected 5 fields (minute hour day-of-month month "
@@ -350,6 +357,13 @@ def _instants(wall: datetime, tz: ZoneInfo) -> tuple[datetime, ...]:
     if first > second:
         return ((wall - first).replace(tzinfo=UTC), (wall - second).replace(tzinfo=UTC))
     return ()
+
+
+def wall_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The instant a fixed-time wall clock reading `wall` (naive) fires at in `tz`: its first occurrence when the
+    hour repeats, the first instant after the gap when the clock skips it (the rules of docs/schedules.md §2)."""
+    instants = _instants(wall.replace(tzinfo=None, fold=0), tz)
+    return instants[0] if instants else _gap_end(wall.replace(tzinfo=None, fold=0), tz)
 
 
 def _gap_end(wall: datetime, tz: ZoneInfo) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crongraph.clock import Clock
@@ -12,6 +12,7 @@ from crongraph.notify import Notifier
 from crongraph.settings import Settings
 from crongraph.storage.database import Database
 from crongraph.streams.broker import StreamBroker
+from crongraph.webhook_policy import WebhookUrlPolicy
 
 
 @dataclass
@@ -25,6 +26,8 @@ class ServiceContext:
     clock: Clock
     # langgraph.json's checkpointer.ttl: {"ttl": minutes, "strategy": ...} for threads created without one.
     default_thread_ttl: dict[str, Any] | None = None
+    # Which webhook URLs runs and crons may name (langgraph.json webhooks.url, CRONGRAPH_WEBHOOK_ALLOW_PRIVATE).
+    webhook_policy: WebhookUrlPolicy = field(default_factory=WebhookUrlPolicy)
 
     @property
     def dialect(self) -> str:

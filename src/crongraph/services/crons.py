@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
-from crongraph import notify
+from crongraph import notify, webhook_policy
 from crongraph.errors import BadRequest, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
-from crongraph.queue import webhooks
 from crongraph.schedules.expression import CronExpression, InvalidSchedule, InvalidTimezone, load_timezone
 from crongraph.schedules.policy import MissedPolicy, first_run_date
 from crongraph.services.context import ServiceContext
@@ -79,7 +78,7 @@ class CronService:
     def _check_webhook(self, body: dict[str, Any]) -> None:
         """A cron's runs call its webhook: refuse a bad target now, not at every fire."""
         if body.get("webhook"):
-            problem = webhooks.check_url(body["webhook"], allow_private=self.ctx.settings.webhook_allow_private)
+            problem = webhook_policy.check_url(body["webhook"], self.ctx.webhook_policy)
             if problem:
                 raise InvalidInput(problem)
 

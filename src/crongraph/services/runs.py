@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from crongraph import notify, run_headers
+from crongraph import notify, run_headers, webhook_policy
 from crongraph.errors import BadRequest, Conflict, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
-from crongraph.queue import webhooks
 from crongraph.services.context import ServiceContext
 from crongraph.services.threads import ThreadService
 from crongraph.storage import assistants, runs, threads
@@ -95,7 +94,7 @@ class RunService:
             raise BadRequest("You must provide a thread_id when resuming.")
         # A cron's webhook was checked when the cron was saved; its fires are not refused later.
         if webhook and body.get("webhook"):
-            problem = webhooks.check_url(body["webhook"], allow_private=self.ctx.settings.webhook_allow_private)
+            problem = webhook_policy.check_url(body["webhook"], self.ctx.webhook_policy)
             if problem:
                 raise InvalidInput(problem)
 

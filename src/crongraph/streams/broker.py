@@ -7,18 +7,49 @@ process, seeded from the clock at start, so they only grow: a client resuming a 
 earlier log never skips events of a later one. A run's events stay for `retention` seconds after it ends so that
 a late join still sees them, together with the run's final record (what wait and join answer, even when the run
 row is gone: a temporary thread's run, a rollback); after that, joiners fall back to the stored outcome.
+
+Memory is bounded by what the retention keeps, and kept compact: each event's JSON is held in a bytes object of
+its own size (orjson hands back a buffer of at least 4 KB whatever it holds, which made a trivial run cost some
+30 KB for five minutes), and once runs expire the freed heap is handed back to the system (`malloc_trim`, on glibc),
+so a burst of runs does not leave the process at its peak size.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from crongraph import serde
+
+log = logging.getLogger("crongraph.streams")
+
+
+def compact(data: bytes) -> bytes:
+    """`data` in a buffer of its own length: orjson's result keeps its (at least 4 KB) working buffer."""
+    return bytes(memoryview(data))
+
+
+def _load_malloc_trim() -> Any:
+    """glibc's malloc_trim, or None elsewhere (musl, macOS): returning freed heap to the system is an economy,
+    not a duty."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols, libc's among them
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+# After runs expire, the heap is trimmed once this many seconds later (expiries come in bursts, a trim of a large
+# heap takes milliseconds, so one trim per burst).
+TRIM_DELAY = 5.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +97,7 @@ class StreamBroker:
         self._threads: dict[str, _ThreadLog] = {}
         self._retention = retention
         self._thread_seq = itertools.count(time.time_ns() // 1000)
+        self._trim: asyncio.TimerHandle | None = None
 
     def _run(self, run_id: str) -> _RunLog:
         run = self._runs.get(run_id)
@@ -87,7 +119,7 @@ class StreamBroker:
 
     def publish(self, run_id: str, name: str, data: Any) -> None:
         run = self._run(run_id)
-        event = Event(len(run.log.events) + 1, name, serde.dumps(data))
+        event = Event(len(run.log.events) + 1, name, compact(serde.dumps(data)))
         run.log.append(event)
         if run.thread_id is not None:
             self._append_thread(run.thread_id, run_id, event.name, event.data)
@@ -102,7 +134,7 @@ class StreamBroker:
         run.final = final
         run.log.poke()
         if run.thread_id is not None:
-            marker = serde.dumps({"status": "run_done", "run_id": run_id})
+            marker = compact(serde.dumps({"status": "run_done", "run_id": run_id}))
             self._append_thread(run.thread_id, run_id, "metadata", marker)
         asyncio.get_running_loop().call_later(self._retention, self._expire, run_id)
 
@@ -113,6 +145,8 @@ class StreamBroker:
 
     def _expire(self, run_id: str) -> None:
         run = self._runs.pop(run_id, None)
+        if self._trim is None and _malloc_trim is not None:
+            self._trim = asyncio.get_running_loop().call_later(TRIM_DELAY, self._trim_heap)
         if run is None or run.thread_id is None:
             return
         thread = self._threads.get(run.thread_id)
@@ -123,6 +157,12 @@ class StreamBroker:
         thread.owners = [o for _, o in kept]
         if not thread.owners and not thread.subscribers:
             del self._threads[run.thread_id]
+
+    def _trim_heap(self) -> None:
+        self._trim = None
+        started = time.perf_counter()
+        _malloc_trim(0)
+        log.debug("heap trimmed in %.1f ms", (time.perf_counter() - started) * 1000)
 
     # Reading
 
