@@ -2,19 +2,29 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 2024
 
 .PHONY: run test test-py test-js check format bench clean
 
+# `make run` needs only crongraph and its runtime dependencies; the test tools come with `make test`/`make check`.
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+
 $(BIN)/python:
+	@echo "==> creating the virtualenv in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing crongraph and its runtime dependencies into $(VENV) (a minute the first time)"
+	$(BIN)/pip install --quiet --progress-bar off -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing crongraph with its test dependencies into $(VENV)"
+	$(BIN)/pip install --quiet --progress-bar off -e '.[test]'
+	touch $@ $(RUN_STAMP)
 
 tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
@@ -24,27 +34,30 @@ benchmarks/js/node_modules/.installed: benchmarks/js/package.json benchmarks/js/
 	cd benchmarks/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(STAMP)  ## start the development server on http://$(HOST):$(PORT)
+run: $(RUN_STAMP)  ## start the development server on http://$(HOST):$(PORT)
+	@echo "==> starting $(BIN)/crongraph dev (\`source $(BIN)/activate\` puts \`crongraph\` on your PATH)"
 	$(BIN)/crongraph dev --host $(HOST) --port $(PORT)
 
-test: $(STAMP) tests/js/node_modules/.installed  ## the whole suite: Python (unit, storage, API, e2e, replicas) on SQLite, again on PostgreSQL, and the JavaScript SDK
-	$(BIN)/ruff check src tests benchmarks
+test: check tests/js/node_modules/.installed  ## `make check`, then the whole suite: Python (unit, storage, API, e2e, replicas) on SQLite, again on PostgreSQL, and the JavaScript SDK
+	bash tests/support/system_deps.sh
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -q --backend=postgres tests/storage tests/e2e
 	cd tests/js && CRONGRAPH_BIN=$(CURDIR)/$(BIN)/crongraph node --test --test-reporter=spec
 
-check: $(STAMP)  ## lint and format check
+check: $(TEST_STAMP)  ## lint, format check and mypy strict
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP) benchmarks/js/node_modules/.installed  ## the README's figures, each against a fresh local server (see benchmarks/README.md)
+bench: $(TEST_STAMP) benchmarks/js/node_modules/.installed  ## the README's figures, each against a fresh local server (see benchmarks/README.md)
 	$(BIN)/python benchmarks/runs.py
 	$(BIN)/python benchmarks/crons.py
 	$(BIN)/python benchmarks/thread_stream.py
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .crongraph tests/js/node_modules benchmarks/js/node_modules

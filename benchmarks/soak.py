@@ -14,6 +14,7 @@ figures are printed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import time
@@ -79,23 +80,22 @@ async def round_of_load(
     return peak
 
 
-async def measure(url: str, args: object, pid: int | None) -> None:
-    a = args  # argparse namespace
+async def measure(url: str, a: argparse.Namespace, pid: int | None) -> None:
     client = get_client(url=url, timeout=600)
     for _ in range(20):  # warm up: imports, caches and pools the server keeps anyway
-        await client.runs.wait((await client.threads.create())["thread_id"], a.assistant, input={"value": 1})  # type: ignore[attr-defined]
+        await client.runs.wait((await client.threads.create())["thread_id"], a.assistant, input={"value": 1})
     await client.http.client.aclose()
     idle = rss_mb(pid) if pid else 0.0
     print(f"idle after warm-up: {rss_text(pid)}")
-    for n in range(1, a.rounds + 1):  # type: ignore[attr-defined]
+    for n in range(1, a.rounds + 1):
         print(f"round {n}:")
-        await round_of_load(url, a.assistant, a.clients, a.runs, a.stateless, pid, a.every)  # type: ignore[attr-defined]
+        await round_of_load(url, a.assistant, a.clients, a.runs, a.stateless, pid, a.every)
         print(f"after round {n}: {rss_text(pid)}")
-    wait = a.idle  # type: ignore[attr-defined]
+    wait = a.idle
     print(f"idle for {wait:.0f} s (retention expires):")
     end = time.monotonic() + wait
     while time.monotonic() < end:
-        await asyncio.sleep(min(a.every * 2, max(0.0, end - time.monotonic())))  # type: ignore[attr-defined]
+        await asyncio.sleep(min(a.every * 2, max(0.0, end - time.monotonic())))
         print(f"  {wait - (end - time.monotonic()):6.1f} s idle   {rss_text(pid)}", flush=True)
     if pid:
         final = rss_mb(pid)

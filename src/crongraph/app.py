@@ -15,13 +15,17 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crongraph import __version__
-from crongraph.api import assistants, crons, errors, meta, runs, store, thread_stream, threads
+from crongraph.api import assistants, crons, docs, errors, meta, runs, store, thread_stream, threads
 from crongraph.api.responses import JSONResponse
+from crongraph.auth.setup import auth_middleware
 from crongraph.config import EXAMPLE, ProjectConfig
 from crongraph.config.schema import HttpConfig
+from crongraph.dashboard import router as dashboard_router
 from crongraph.http.cors import cors_options
 from crongraph.http.custom_app import compose, load_app
 from crongraph.http.headers import ConfigurableHeadersMiddleware, HeaderPolicy
+from crongraph.observability.http import RequestMetrics
+from crongraph.protocols import install as install_protocols
 from crongraph.runtime import Runtime
 
 
@@ -118,7 +122,8 @@ def create_app(runtime: Runtime, project: ProjectConfig | None = None, *, privat
         await runtime.start()
         api.state.runtime = runtime
         try:
-            yield
+            async with protocols_running():
+                yield
         finally:
             await runtime.stop()
 
@@ -130,12 +135,20 @@ def create_app(runtime: Runtime, project: ProjectConfig | None = None, *, privat
         default_response_class=JSONResponse,
         # disable_meta removes /docs and /openapi.json with /info and /metrics, as in the reference.
         openapi_url="/openapi.json" if meta_on else None,
-        docs_url="/docs" if meta_on else None,
-        redoc_url="/redoc" if meta_on else None,
+        # /docs is served from packaged assets (api/docs.py), never from a CDN; ReDoc (CDN only) is not served.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(api)
+    if meta_on:
+        docs.install(api)
     for module in _routers(http):
         api.include_router(module.router)
+    if not http.disable_runs:
+        # The cron dashboard (/dashboard) reads crons through the runs/crons API, so it goes with it.
+        api.include_router(dashboard_router)
+    # MCP and A2A (http.disable_mcp / disable_a2a); the MCP SDK's task group lives as long as the app.
+    protocols_running = install_protocols(api, http)
 
     if meta_on:
 
@@ -155,7 +168,14 @@ def create_app(runtime: Runtime, project: ProjectConfig | None = None, *, privat
     return compose(
         api,
         user,
-        _global_middleware(http, private_network),
+        # Outermost: requests are counted and logged whatever answers them (CORS, the body limit, the user's app).
+        # Authentication (langgraph.json `auth`) is innermost of ours: inside CORS, so preflights need no
+        # credentials; `middleware_order` puts the user's middleware outside it (default) or inside it.
+        [
+            Middleware(RequestMetrics, access_log=bool(runtime.settings.access_log)),
+            *_global_middleware(http, private_network),
+            *auth_middleware(project, api, user),
+        ],
         lifespan,
         order=http.middleware_order,
         mount_prefix=http.mount_prefix,

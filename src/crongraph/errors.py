@@ -5,6 +5,7 @@ CrongraphError
   + Conflict        it exists already, or the thread is busy and the strategy says reject (409)
   + InvalidInput    well-formed but not acceptable: bad schedule, time zone, id (422)
   + BadRequest      a combination the contract refuses (400)
+  + Denied          the project's auth handlers refused it (403, or the 4xx status a handler chose)
 """
 
 
@@ -28,3 +29,10 @@ class InvalidInput(CrongraphError):
 
 class BadRequest(CrongraphError):
     pass
+
+
+class Denied(CrongraphError):
+    def __init__(self, detail: str, status: int = 403, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.headers = headers or {}

@@ -24,6 +24,7 @@ from crongraph.queue.webhooks import WebhookSender
 from crongraph.scheduler.scheduler import CronScheduler
 from crongraph.services.assistants import AssistantService
 from crongraph.services.context import ServiceContext
+from crongraph.services.cron_guards import CronGuards
 from crongraph.services.crons import CronService
 from crongraph.services.runs import RunService
 from crongraph.services.thread_stream import ThreadStreams
@@ -101,7 +102,10 @@ class Runtime:
         self.assistants = AssistantService(self.ctx)
         self.threads = ThreadService(self.ctx)
         self.runs = RunService(self.ctx)
-        self.crons = CronService(self.ctx, self.runs)
+        # Cron cost guards: shared by the scheduler, trigger/backfill and the runs' finished hooks (one set of
+        # counters for /metrics).
+        self.cron_guards = CronGuards(self.ctx, self.runs)
+        self.crons = CronService(self.ctx, self.runs, self.cron_guards)
         self.store = self._persistence.store
         await self.assistants.ensure_system_assistants()
         await notifier.start()
@@ -139,7 +143,9 @@ class Runtime:
         )
         self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
         self.reaper.finished_hooks.append(events.run_finished)
-        self.scheduler = CronScheduler(self.ctx, self.runs)
+        self.executor.finished_hooks.append(self.cron_guards.on_run_finished)
+        self.reaper.finished_hooks.append(self.cron_guards.on_run_finished)
+        self.scheduler = CronScheduler(self.ctx, self.runs, self.cron_guards)
         await self.reaper.start()
         self.thread_sweeper = ThreadSweeper(
             self.ctx, self._thread_ttl.interval or settings.ttl_sweep_seconds, self._thread_ttl.limit
@@ -180,6 +186,7 @@ class Runtime:
         await self.thread_streams.stop()
         await self.webhooks.stop()
         await self.reaper.stop()
+        await self.cron_guards.stop()
         await self.thread_sweeper.stop()
         await self._stop_broker()
         await self.ctx.notifier.stop()

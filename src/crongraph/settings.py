@@ -49,6 +49,12 @@ class Settings(BaseSettings):
 
     # Start the cron scheduler in this process (queue-only replicas may turn it off).
     scheduler: bool = True
+    # Cron cost guards (docs/crons.md): the most active (enabled, unfinished) crons one owner may have, the
+    # shortest interval a cron's schedule may fire at, and the pause_after_failures of crons created without one.
+    # None: no limit / no default.
+    max_crons_per_owner: int | None = Field(default=None, ge=1)
+    min_cron_interval_seconds: float | None = Field(default=None, ge=0)
+    pause_after_failures: int | None = Field(default=None, ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # "console" (for a human) or "json" (one object per line, for a log pipeline); `--log-format`.
     log_format: Literal["console", "json"] = "console"

@@ -191,7 +191,15 @@ async def test_extensions_next_preview_fires_and_usage(client: Any) -> None:
     preview = await client.http.post("/runs/crons/preview", json={"schedule": "*/15 * * * *", "count": 2})
     assert len(preview["next_run_dates"]) == 2
     got = await client.http.get(f"/runs/crons/{cron['cron_id']}")
-    assert got["usage"] == {"runs": 0, "runs_last_24h": 0, "skipped": 0, "failed": 0}
+    assert got["usage"] == {
+        "runs": 0,
+        "runs_last_24h": 0,
+        "skipped": 0,
+        "failed": 0,
+        "failed_runs": 0,
+        "tokens": 0,
+        "tokens_last_24h": 0,
+    }
     assert got["last_run"] is None
     assert await client.http.get(f"/runs/crons/{cron['cron_id']}/fires") == []
     await client.crons.delete(cron["cron_id"])

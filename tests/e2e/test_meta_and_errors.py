@@ -60,6 +60,11 @@ def test_docs_and_openapi(server: ServerProcess) -> None:
     docs = httpx.get(server.url + "/docs")
     assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
     assert "openapi.json" in docs.text
+    # Swagger UI from crongraph's own packaged files, no CDN (an air-gapped host gets a working page).
+    assert "cdn." not in docs.text and "https://" not in docs.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        served = httpx.get(f"{server.url}/docs/assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 100_000, asset
     spec = httpx.get(server.url + "/openapi.json")
     assert spec.status_code == 200
     paths = spec.json()["paths"]

@@ -66,7 +66,7 @@ async def test_sizes_grow_with_the_thread(client: Any, server: ServerProcess) ->
     assert storage(server, tid) == second
 
 
-async def test_unknown_and_malformed_ids(server: ServerProcess) -> None:
+def test_unknown_and_malformed_ids(server: ServerProcess) -> None:
     missing = httpx.get(f"{server.url}/threads/{uuid.uuid4()}/storage", timeout=30)
     assert missing.status_code == 404 and "detail" in missing.json()
     malformed = httpx.get(f"{server.url}/threads/not-a-uuid/storage", timeout=30)

@@ -106,13 +106,32 @@ async def test_private_targets_are_refused_by_default(client: Any) -> None:
         "http://api.localhost/hook",
         "http://10.1.2.3/hook",
         "http://192.168.0.10/hook",
-        "http://169.254.169.254/latest/meta-data",
         "http://[::1]:8080/hook",
         "http://[::ffff:127.0.0.1]/hook",
-        "http://0.0.0.0/hook",
+        "http://[::127.0.0.1]/hook",
+        "http://[64:ff9b::a00:1]/hook",
+        "http://[2002:c0a8:101::1]/hook",
+        "http://2130706433/hook",
+        "http://0x7f.1/hook",
     ):
         with pytest.raises(UnprocessableEntityError, match="loopback or private"):
             await client.runs.create(thread["thread_id"], "agent", input=said("x"), webhook=url)
+    # The cloud metadata address in every spelling, and other reserved addresses: never targets.
+    for url in (
+        "http://169.254.169.254/latest/meta-data",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://[2001:0:4136:e378:8000:63bf:5601:5601]/",
+        "http://2852039166/",
+        "http://0xa9fea9fe/",
+        "http://0251.0376.0251.0376/",
+        "http://0.0.0.0/hook",
+        "http://metadata.google.internal/",
+    ):
+        with pytest.raises(UnprocessableEntityError, match="never webhook targets"):
+            await client.runs.create(thread["thread_id"], "agent", input=said("x"), webhook=url)
+        with pytest.raises(UnprocessableEntityError, match="never webhook targets"):
+            await client.crons.create("agent", schedule="0 0 * * *", webhook=url)
     for url in ("ftp://example.com/hook", "not a url", "http:///path-only"):
         with pytest.raises(UnprocessableEntityError, match="Invalid webhook URL"):
             await client.runs.create(thread["thread_id"], "agent", input=said("x"), webhook=url)
@@ -238,4 +257,37 @@ async def test_run_lost_with_its_worker_posts_an_error(
         assert delivery["body"]["status"] == "error"
         assert delivery["body"]["error"]["error"] == "WorkerLost"
     finally:
+        server.stop()
+
+
+async def test_secrets_in_a_webhook_url_are_never_shown(
+    server_factory: Callable[..., ServerProcess], receiver: Receiver
+) -> None:
+    receiver.reset()
+    server = server_factory(env={"CRONGRAPH_WEBHOOK_ALLOW_PRIVATE": "true", "CRONGRAPH_LOG_LEVEL": "debug"})
+    client = get_client(url=server.url)
+    try:
+        port = receiver.url.rsplit(":", 1)[1]
+        url = f"http://admin:hunter2@127.0.0.1:{port}/secret?token=s3cret&run=1"
+        shown = f"http://***@127.0.0.1:{port}/secret?token=***&run=1"
+        thread = await client.threads.create()
+        run = await client.runs.create(thread["thread_id"], "agent", input=said("psst"), webhook=url)
+        assert run["kwargs"]["webhook"] == shown
+        await client.runs.join(thread["thread_id"], run["run_id"])
+        assert (await client.runs.get(thread["thread_id"], run["run_id"]))["kwargs"]["webhook"] == shown
+        assert [r["kwargs"]["webhook"] for r in await client.runs.list(thread["thread_id"])] == [shown]
+        # The real URL is used for delivery: path, query and credentials reach the target.
+        [delivery] = await receiver.wait_for("/secret?token=s3cret&run=1", 1)
+        assert delivery["headers"]["authorization"] == "Basic YWRtaW46aHVudGVyMg=="
+        assert delivery["body"]["kwargs"]["webhook"] == shown
+        cron = await client.crons.create("agent", schedule="0 0 * * *", webhook=url)
+        assert cron["payload"]["webhook"] == shown
+        assert (await client.crons.search())[0]["payload"]["webhook"] == shown
+        await client.crons.delete(cron["cron_id"])
+        server.stop()  # flushes its output
+        output = server.log_path.read_text()
+        assert "webhook delivered to " + shown in output
+        assert "hunter2" not in output and "s3cret" not in output
+    finally:
+        await client.http.client.aclose()
         server.stop()

@@ -24,7 +24,12 @@ EVERY_KEY: dict[str, Any] = {
         "ttl": {"refresh_on_read": False, "default_ttl": 60, "sweep_interval_minutes": 5},
     },
     "checkpointer": {"ttl": {"strategy": "keep_latest", "default_ttl": 1440, "sweep_interval_minutes": 10}},
-    "auth": {"path": "./auth.py:auth", "disable_studio_auth": True, "openapi": {"security": [{"Bearer": []}]}},
+    "auth": {
+        "path": "./auth.py:auth",
+        "disable_studio_auth": True,
+        "openapi": {"security": [{"Bearer": []}]},
+        "cache": {"cache_keys": ["authorization"], "ttl_seconds": 60},
+    },
     "encryption": {"path": "./enc.py:encryption"},
     "priority": {"path": "./prio.py:priority"},
     "http": {
@@ -121,9 +126,13 @@ def test_the_schema_knows_every_key_of_the_reference() -> None:
 def test_unhonoured_keys_are_warned_about_by_name_and_auth_loudly(tmp_path: Path) -> None:
     config = load(write(tmp_path, EVERY_KEY))
     text = "\n".join(config.warnings)
-    assert "This server is OPEN: every request is answered without authentication" in text
-    for key in ('"auth"', '"encryption"', '"priority"', '"ui"'):
+    # auth.path is honoured (custom auth runs); of its sub-keys only `cache` is not.
+    assert "This server is OPEN" not in text
+    for key in ('"auth.cache"', '"encryption"', '"priority"', '"ui"'):
         assert key in text
+    # An `auth` section without a path authenticates nothing, and says so loudly.
+    pathless = load(write(tmp_path, {**EVERY_KEY, "auth": {"disable_studio_auth": True}}))
+    assert any("This server is OPEN: every request is answered without authentication" in w for w in pathless.warnings)
     build_only = [note for note in config.notes if note.startswith("build-only")]
     assert len(build_only) == 1
     for key in ("python_version", "dockerfile_lines", "base_image", "image_distro", "pip_installer", "keep_pkg_tools"):

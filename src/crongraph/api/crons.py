@@ -1,6 +1,7 @@
 """Cron routes (wire contract §2), plus documented extensions the official clients ignore:
 GET /runs/crons/{id}/runs (history with lateness), GET /runs/crons/{id}/fires (the fire log, skips included),
-GET /runs/crons/{id}/next (next occurrences, in words) and POST /runs/crons/preview (before creating one)."""
+GET /runs/crons/{id}/next (next occurrences, in words), POST /runs/crons/preview (before creating one),
+POST /runs/crons/{id}/trigger (run it now) and POST /runs/crons/{id}/backfill (past occurrences, exactly once)."""
 
 from __future__ import annotations
 
@@ -15,48 +16,24 @@ from crongraph.api.deps import RuntimeDep
 from crongraph.api.params import pagination_headers, uuid_param
 from crongraph.api.responses import JSONResponse
 from crongraph.api.routing import JSONRoute
-from crongraph.api.schemas import Body, CronCount, CronCreate, CronPatch, CronSearch, Schedule, Timezone
+from crongraph.api.schemas import (
+    Body,
+    CronBackfill,
+    CronCount,
+    CronCreate,
+    CronPatch,
+    CronSearch,
+    Schedule,
+    Timezone,
+)
+from crongraph.schedules.policy import jitter_delay
 from crongraph.storage.common import Record
 
 router = APIRouter(tags=["crons"], route_class=JSONRoute)
 
 
 def cron_view(row: Record, usage: Record | None = None) -> dict[str, Any]:
-    out = {
-        "cron_id": row["cron_id"],
-        "assistant_id": row["assistant_id"],
-        "thread_id": row["thread_id"],
-        "user_id": row["user_id"],
-        "end_time": row["end_time"],
-        "schedule": row["schedule"],
-        "timezone": row["timezone"],
-        "payload": views.with_webhook_redacted(row["payload"]),
-        "next_run_date": row["next_run_date"],
-        "metadata": row["metadata"],
-        "on_run_completed": row["on_run_completed"],
-        "enabled": row["enabled"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        # Extensions.
-        "missed_policy": row["missed_policy"],
-        "finished": row["next_run_date"] is None,
-    }
-    if usage is not None:
-        last = usage.get("last_run")
-        out["usage"] = {
-            "runs": usage["runs"],
-            "runs_last_24h": usage["runs_recent"],
-            "skipped": usage["skipped"],
-            "failed": usage["failed"],
-        }
-        out["last_run"] = last and {
-            "run_id": last["run_id"],
-            "thread_id": last["thread_id"],
-            "status": last["status"],
-            "scheduled_for": last["scheduled_for"],
-            "created_at": last["created_at"],
-        }
-    return out
+    return views.cron(row, usage)
 
 
 async def _with_usage(rt: Any, rows: list[Record]) -> list[dict[str, Any]]:
@@ -78,7 +55,7 @@ async def create_thread_cron(thread_id: str, body: CronCreate, rt: RuntimeDep) -
 async def search_crons(body: CronSearch, rt: RuntimeDep) -> Any:
     rows = await rt.crons.search(body.given())
     items = await _with_usage(rt, rows[: body.limit])
-    fields = list(body.select) if body.select else None
+    fields: list[str] | None = list(body.select) if body.select else None
     return JSONResponse(
         [views.select(i, fields) for i in items],
         headers=pagination_headers(body.offset, body.limit, len(rows)),
@@ -125,11 +102,21 @@ async def cron_runs(
     limit: int = Query(default=10, ge=1, le=limits.MAX_LIMIT),
     offset: int = Query(default=0, ge=0, le=limits.MAX_OFFSET),
 ) -> Any:
-    rows = await rt.crons.runs_of(uuid_param(cron_id, "cron"), limit=limit, offset=offset)
+    cron_id = uuid_param(cron_id, "cron")
+    cron = await rt.crons.get(cron_id)
+    rows = await rt.crons.runs_of(cron_id, limit=limit, offset=offset)
     out = []
     for row in rows:
         item = views.run(row)
-        item["delay_ms"] = round((row["created_at"] - row["scheduled_for"]).total_seconds() * 1000, 3)
+        # Lateness against the moment the run was due: its slot plus its jitter (scheduled fires only; the
+        # jitter is the cron's current jitter_seconds). Manual and backfill runs measure from their fire-log key.
+        kind = (row["metadata"] or {}).get("cron_fire_kind")
+        jitter = jitter_delay(cron_id, row["scheduled_for"], cron["jitter_seconds"] or 0) if kind is None else None
+        due = row["scheduled_for"] + jitter if jitter is not None else row["scheduled_for"]
+        item["delay_ms"] = round(max(0.0, (row["created_at"] - due).total_seconds()) * 1000, 3)
+        item["jitter_ms"] = round(jitter.total_seconds() * 1000, 3) if jitter is not None else 0.0
+        item["available_at"] = row["available_at"]
+        item["usage"] = row.get("usage")
         out.append(item)
     return out
 
@@ -143,6 +130,17 @@ async def cron_fires(
     outcome: str | None = Query(default=None, pattern="^(created|skipped|failed)$"),
 ) -> Any:
     return await rt.crons.fires_of(uuid_param(cron_id, "cron"), limit=limit, offset=offset, outcome=outcome)
+
+
+@router.post("/runs/crons/{cron_id}/trigger")
+async def trigger_cron(cron_id: str, rt: RuntimeDep) -> Any:
+    return views.run(await rt.crons.trigger(uuid_param(cron_id, "cron")))
+
+
+@router.post("/runs/crons/{cron_id}/backfill")
+async def backfill_cron(cron_id: str, body: CronBackfill, rt: RuntimeDep) -> Any:
+    result = await rt.crons.backfill(uuid_param(cron_id, "cron"), body.start, body.end)
+    return {**result, "runs": [views.run(r) for r in result["runs"]]}
 
 
 @router.get("/runs/crons/{cron_id}/next")

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crongraph.api.responses import JSONResponse
-from crongraph.errors import BadRequest, Conflict, CrongraphError, InvalidInput, NotFound
+from crongraph.errors import BadRequest, Conflict, CrongraphError, Denied, InvalidInput, NotFound
 
 log = logging.getLogger("crongraph.api")
 
@@ -100,6 +100,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CrongraphError)
     async def _domain(_request: Request, exc: CrongraphError) -> Response:
+        if isinstance(exc, Denied):
+            response = detail(exc.status, exc.detail)
+            response.headers.update(exc.headers)
+            return response
         return detail(_STATUS.get(type(exc), 400), exc.detail)
 
     @app.exception_handler(RequestValidationError)

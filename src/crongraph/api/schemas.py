@@ -320,6 +320,13 @@ class CancelMany(Body):
 
 # Crons
 
+OverlapPolicy = Literal["allow", "skip", "buffer_one", "cancel_previous"]
+MaxRuns = Annotated[int, Field(ge=1, le=2**31 - 1)]
+PauseAfter = Annotated[int, Field(ge=1, le=1_000_000)]
+TokenBudget = Annotated[int, Field(ge=1, le=2**62)]
+# A day at most: the delay is counted from the slot, and a longer one would pass the next occurrences.
+JitterSeconds = Annotated[int, Field(ge=0, le=86_400)]
+
 
 class CronCreate(Body):
     model_config = ConfigDict(extra="allow")
@@ -343,6 +350,13 @@ class CronCreate(Body):
     multitask_strategy: MultitaskStrategy | None = None
     # Extension: what to do with occurrences missed while the server was down (scheduling.md §4).
     missed_policy: Literal["skip", "latest", "all"] | None = None
+    # Extensions: cost guards (docs/crons.md).
+    max_runs: MaxRuns | None = None
+    start_time: UtcDatetime | None = None
+    overlap_policy: OverlapPolicy | None = None
+    pause_after_failures: PauseAfter | None = None
+    max_tokens_per_day: TokenBudget | None = None
+    jitter_seconds: JitterSeconds | None = None
 
 
 class CronPatch(Body):
@@ -364,6 +378,18 @@ class CronPatch(Body):
     stream_resumable: bool | None = None
     durability: Durability | None = None
     missed_policy: Literal["skip", "latest", "all"] | None = None
+    max_runs: MaxRuns | None = None
+    start_time: UtcDatetime | None = None
+    overlap_policy: OverlapPolicy | None = None
+    pause_after_failures: PauseAfter | None = None
+    max_tokens_per_day: TokenBudget | None = None
+    jitter_seconds: JitterSeconds | None = None
+
+
+class CronBackfill(Body):
+    # Extension: POST /runs/crons/{cron_id}/backfill; [start, end), naive means UTC.
+    start: UtcDatetime
+    end: UtcDatetime
 
 
 CronField = Literal[
@@ -381,6 +407,20 @@ CronField = Literal[
     "next_run_date",
     "metadata",
     "enabled",
+    # Extensions (docs/crons.md).
+    "missed_policy",
+    "finished",
+    "start_time",
+    "max_runs",
+    "remaining_runs",
+    "overlap_policy",
+    "jitter_seconds",
+    "pause_after_failures",
+    "consecutive_failures",
+    "max_tokens_per_day",
+    "paused_reason",
+    "usage",
+    "last_run",
 ]
 
 

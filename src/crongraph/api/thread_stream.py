@@ -27,6 +27,7 @@ from crongraph import serde
 from crongraph.api.deps import RuntimeDep
 from crongraph.api.responses import JSONResponse
 from crongraph.api.sse import HEARTBEAT, sse_response, with_keepalive
+from crongraph.errors import CrongraphError, NotFound
 from crongraph.ids import parse_uuid
 from crongraph.services.thread_stream import (
     ProtocolError,
@@ -117,7 +118,10 @@ async def stream_events(thread_id: str, request: Request, rt: RuntimeDep) -> Res
     except FilterError as exc:
         return _bad_body(str(exc))
     streams: ThreadStreams = rt.thread_streams
-    source = _sse_frames(streams, parse_uuid(thread_id), wanted, since)
+    parsed = parse_uuid(thread_id)
+    if parsed is not None:
+        await streams.check_read(parsed)  # custom auth: another user's thread is "not found"
+    source = _sse_frames(streams, parsed, wanted, since)
     return sse_response(with_keepalive(source, rt.settings.keepalive_seconds, HEARTBEAT), {})
 
 
@@ -142,7 +146,15 @@ async def _sse_frames(
 
 @router.websocket("/threads/{thread_id}/stream/events")
 async def stream_events_socket(websocket: WebSocket, thread_id: str) -> None:
-    await _Socket(websocket.app.state.runtime.thread_streams, websocket, thread_id).serve()
+    streams: ThreadStreams = websocket.app.state.runtime.thread_streams
+    parsed = parse_uuid(thread_id)
+    if parsed is not None:
+        try:
+            await streams.check_read(parsed)  # custom auth: another user's thread is "not found"
+        except CrongraphError as exc:
+            await websocket.close(code=4404 if isinstance(exc, NotFound) else 4403, reason=exc.detail[:120])
+            return
+    await _Socket(streams, websocket, thread_id).serve()
 
 
 class _Socket:

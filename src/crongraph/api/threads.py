@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, Query, Response
 
 from crongraph import views
 from crongraph.api.deps import RuntimeDep
+from crongraph.api.errors import detail
 from crongraph.api.params import pagination_headers, uuid_param
 from crongraph.api.responses import JSONResponse
 from crongraph.api.routing import JSONRoute
-from crongraph.api.errors import detail
 from crongraph.api.schemas import (
     HistoryQuery,
     Json,

@@ -217,12 +217,7 @@ def _given(model: BaseModel, key: str) -> bool:
 def _unhonoured(doc: LangGraphJson) -> list[str]:
     """Keys given whose behaviour crongraph does not have yet, each with what crongraph does instead."""
     out = []
-    if doc.auth is not None:
-        where = f" ({doc.auth.path})" if doc.auth.path else ""
-        out.append(
-            f'"auth"{where}: crongraph does not run custom authentication yet. This server is OPEN: every request '
-            "is answered without authentication. Do not expose it beyond a trusted network."
-        )
+    out += _auth_unhonoured(doc)
     if doc.encryption is not None:
         out.append(f'"encryption" ({doc.encryption.path}): not supported; data is stored unencrypted.')
     if doc.priority is not None:
@@ -242,16 +237,46 @@ def _unhonoured(doc: LangGraphJson) -> list[str]:
             out.append('"checkpointer.serde": not supported; LangGraph\'s default serializer is used.')
     http = doc.http
     if http is not None:
-        if http.enable_custom_route_auth:
-            out.append('"http.enable_custom_route_auth": there is no authentication yet; custom routes are open.')
+        authenticating = doc.auth is not None and bool(doc.auth.path)
+        if http.enable_custom_route_auth and not authenticating:
+            out.append('"http.enable_custom_route_auth": no "auth.path" is configured; custom routes are open.')
         if http.disable_webhooks:
             # Lead: remove this warning once runtime.py hands http.disable_webhooks to the webhook sender.
             out.append('"http.disable_webhooks": not honoured yet; webhooks named by runs and crons are still sent.')
-        if http.middleware_order == "auth_first":
+        if http.middleware_order == "auth_first" and not authenticating:
             out.append(
                 '"http.middleware_order": "auth_first" has nothing to order against (no authentication yet); '
                 "the custom app's middleware runs on every route, inside CORS."
             )
+    return out
+
+
+def _auth_unhonoured(doc: LangGraphJson) -> list[str]:
+    """The `auth` sub-keys crongraph does not honour (docs/auth.md)."""
+    auth = doc.auth
+    if auth is None:
+        return []
+    out = []
+    if not auth.path:
+        out.append(
+            '"auth" has no "path": no custom authentication runs. This server is OPEN: every request is answered '
+            "without authentication. Do not expose it beyond a trusted network."
+        )
+    if auth.allow_langsmith_api_keys:
+        out.append(
+            '"auth.allow_langsmith_api_keys": LangSmith API keys are not accepted; every request goes through '
+            "your @auth.authenticate."
+        )
+    if "disable_studio_auth" in auth.model_fields_set and not auth.disable_studio_auth:
+        out.append(
+            '"auth.disable_studio_auth": false has no effect: crongraph has no LangSmith Studio sign-in, so '
+            "Studio's requests go through your @auth.authenticate like any other."
+        )
+    if auth.cache is not None:
+        out.append(
+            '"auth.cache": not supported (the reference uses it for JavaScript auth only); @auth.authenticate '
+            "runs on every request."
+        )
     return out
 
 

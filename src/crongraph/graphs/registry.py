@@ -15,6 +15,8 @@ from typing import Any
 
 from langgraph_sdk.runtime import AccessContext
 
+from crongraph.auth import context as auth_context
+from crongraph.auth.users import AuthUser
 from crongraph.graphs import context as run_context
 from crongraph.graphs import server_runtime
 from crongraph.graphs.config import ProjectConfig, apply_environment
@@ -81,6 +83,16 @@ class GraphRegistry:
         assert loaded.call is not None
         if access == "threads.create_run" and context is not None and loaded.call.context_type is not None:
             context = run_context.fit(loaded.call.context_type, context).value
-        runtime = server_runtime.build(access, self._persistence.store, context)
+        runtime = server_runtime.build(access, self._persistence.store, context, _user_for(config))
         async with built(loaded, config if config is not None else {"configurable": {}}, runtime) as graph:
             yield self._attach(graph, graph_id)
+
+
+def _user_for(config: dict[str, Any] | None) -> Any:
+    """The user a factory's ServerRuntime names: the run's owner from its config, else the request's caller."""
+    stored = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
+    user = AuthUser.from_stored(stored)
+    if user is not None:
+        return user
+    caller = auth_context.current()
+    return caller.user if caller is not None else None

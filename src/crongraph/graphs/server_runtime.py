@@ -8,8 +8,9 @@ no factory written that way means). Any other parameter is the config.
 
 The runtime is built per call: `access_context` says why the graph is built (`threads.create_run` for a run,
 `threads.read` / `threads.update` for state, `assistants.read` for /graph, /schemas and /subgraphs); only a
-run's runtime carries the run's `context`. There is no authentication yet, so `user` is None, as the reference
-gives without custom auth.
+run's runtime carries the run's `context`. `user` is who the graph is built for: a run's owner (its config's
+`langgraph_auth_user`), or the caller of the request reading state or describing the graph; None without custom
+auth, as the reference gives.
 """
 
 from __future__ import annotations
@@ -112,9 +113,9 @@ def classify(fn: Callable[..., Any]) -> FactoryCall:
     return FactoryCall(others[0] if others else None, runtime, context_type)
 
 
-def build(access_context: AccessContext, store: Any, context: Any = None) -> Any:
+def build(access_context: AccessContext, store: Any, context: Any = None, user: Any = None) -> Any:
     """A ServerRuntime for one factory call: the execution variant (with `context`) for a run, else the read one."""
     if access_context == "threads.create_run":
         # A shallow copy, so that a factory changing the context does not change what the graph receives.
-        return _ExecutionRuntime(access_context=access_context, user=None, store=store, context=copy.copy(context))
-    return _ReadRuntime(access_context=access_context, user=None, store=store)
+        return _ExecutionRuntime(access_context=access_context, user=user, store=store, context=copy.copy(context))
+    return _ReadRuntime(access_context=access_context, user=user, store=store)

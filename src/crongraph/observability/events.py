@@ -1,6 +1,7 @@
 """What other modules emit: one structured log event and the matching metrics per cron fire, skip, failure and
-pause, and per finished run. Callers emit after the fact they report is durable (a fire after its transaction
-committed), so a log line never reports an occurrence that was rolled back.
+pause, and per finished run. A fire is emitted after its transaction committed, so a logged run exists; a skip or
+failure once its fire-log row is written, inside the firing transaction (a batch that then fails to commit is
+retried, and may report it again).
 
 Log events (logger `crongraph.cron`): `cron.fired` (cron_id, run_id, scheduled_for, lateness_ms),
 `cron.skipped` and `cron.failed` (cron_id, scheduled_for, lateness_ms, reason), `cron.paused` (cron_id, reason).

@@ -67,7 +67,8 @@ CRON_LATENESS = Histogram(
 class RuntimeSnapshot(Collector):
     """Exposes the last snapshot handed to `render`: queue depth (from the database, across replicas), this
     process's workers, and the scheduler's `stats()`, read generically: `ticks` is the wake-up counter, every
-    other number (bools as 0/1, datetimes as Unix seconds) becomes a gauge `crongraph_scheduler_<key>`."""
+    other number (bools as 0/1, datetimes as Unix seconds; nested dicts by joined keys) becomes a gauge
+    `crongraph_scheduler_<key>`, so counters the scheduler adds appear without a change here."""
 
     def __init__(self) -> None:
         self.snapshot: Mapping[str, Any] = {}
@@ -101,11 +102,22 @@ class RuntimeSnapshot(Collector):
                 "Times this process's scheduler woke up and looked for due crons.",
                 value=float(ticks),
             )
-        for key, value in sorted(scheduler.items()):
+        for key, number in sorted(_flatten(scheduler).items()):
+            name = "crongraph_scheduler_" + "".join(c if c.isalnum() else "_" for c in key).lower()
+            yield GaugeMetricFamily(name, f"The scheduler's `{key}` (from its stats()).", value=number)
+
+
+def _flatten(stats: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numbers of a nested stats dict by dotted key (`guards.overlap_skipped`); other values are left out."""
+    out: dict[str, float] = {}
+    for key, value in stats.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
             number = _number(value)
             if number is not None:
-                name = "crongraph_scheduler_" + "".join(c if c.isalnum() else "_" for c in str(key)).lower()
-                yield GaugeMetricFamily(name, f"The scheduler's `{key}` (from its stats()).", value=number)
+                out[f"{prefix}{key}"] = number
+    return out
 
 
 def _number(value: Any) -> float | None:

@@ -16,11 +16,13 @@ from typing import Any
 from langgraph.types import Command
 
 from crongraph import serde
+from crongraph.auth.users import AuthUser
 from crongraph.clock import Clock
 from crongraph.graphs import context as run_context
 from crongraph.graphs.execute import stream_graph
 from crongraph.graphs.persistence import Persistence
 from crongraph.graphs.registry import GraphRegistry
+from crongraph.queue import usage as run_usage
 from crongraph.storage import assistants, runs, threads
 from crongraph.storage.common import Record
 from crongraph.storage.database import Database
@@ -34,12 +36,16 @@ class RunCancelled(Exception):
         self.action = action
 
 
+# Who the run acts for, as the run service stamped it; an assistant's config cannot supply them.
+_IDENTITY = ("langgraph_auth_user", "langgraph_auth_user_id", "langgraph_auth_permissions")
+
+
 def build_config(run: Record, assistant: Record) -> dict[str, Any]:
     kwargs = run["kwargs"]
     base = assistant["config"] or {}
     given = kwargs.get("config") or {}
     configurable = {
-        **(base.get("configurable") or {}),
+        **{k: v for k, v in (base.get("configurable") or {}).items() if k not in _IDENTITY},
         **(given.get("configurable") or {}),
         "thread_id": run["thread_id"],
         "run_id": run["run_id"],
@@ -50,6 +56,10 @@ def build_config(run: Record, assistant: Record) -> dict[str, Any]:
         configurable["checkpoint_id"] = kwargs["checkpoint_id"]
     if isinstance(kwargs.get("checkpoint"), dict):
         configurable.update({k: v for k, v in kwargs["checkpoint"].items() if k != "thread_id" and v is not None})
+    # Stored as JSON; the graph gets the user object (`.identity` and `["identity"]`), as the reference passes it.
+    user = AuthUser.from_stored(configurable.get("langgraph_auth_user"))
+    if user is not None:
+        configurable["langgraph_auth_user"] = user
     metadata = {
         **(base.get("metadata") or {}),
         **(given.get("metadata") or {}),
@@ -230,10 +240,19 @@ class Executor:
             await checkpointer.adelete_for_runs([run_id])  # type: ignore[attr-defined]
         delete_thread = False
         async with self._db.write() as conn:
+            # Token usage of the AI messages the run added (cron budgets read it); the state before the run is
+            # read only when some message reports usage.
+            usage = None
+            if run_usage.has_usage(values):
+                before = await threads.get(conn, thread_id)
+                usage = run_usage.run_usage(before["values"] if before else None, values)
             finished = await runs.finish(conn, run, status=status, output=output, error=error, now=now)
             if finished is None:
                 log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
                 return None
+            if usage is not None:
+                await runs.set_usage(conn, run_id, usage)
+                finished["usage"] = usage
             if rollback:
                 await runs.delete_one(conn, run_id)
             remaining = await runs.has_inflight(conn, thread_id)

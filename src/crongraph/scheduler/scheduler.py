@@ -27,9 +27,12 @@ from typing import Any
 
 from crongraph import notify
 from crongraph.errors import CrongraphError, NotFound
-from crongraph.schedules.expression import CronExpression, load_timezone
-from crongraph.schedules.policy import DuePlan, MissedPolicy, plan_due
+from crongraph.observability import events
+from crongraph.schedules.at import Schedule, parse_schedule
+from crongraph.schedules.expression import load_timezone
+from crongraph.schedules.policy import DuePlan, MissedPolicy, OverlapPolicy, plan_due
 from crongraph.services.context import ServiceContext
+from crongraph.services.cron_guards import Cancels, CronGuards, jittered, run_body
 from crongraph.services.runs import CRON, RunService
 from crongraph.storage import assistants, crons, runs, threads
 from crongraph.storage.common import Record
@@ -44,32 +47,23 @@ SKIP_LOG_LIMIT = 100
 
 
 def _fires_together(cron: Record) -> bool:
-    """Thread-less crons, and thread crons that enqueue (the default): their runs are created without looking at
-    the runs in flight, so a whole batch of them can be created at once."""
+    """Thread-less crons, and thread crons that enqueue (the default), without an overlap policy or a run limit:
+    their runs are created without looking at the runs in flight, so a whole batch of them can be created at
+    once. (Jitter is only a later `available_at`, so it fires together too.)"""
     strategy = (cron["payload"] or {}).get("multitask_strategy") or "enqueue"
-    return cron["thread_id"] is None or strategy == "enqueue"
-
-
-def run_body(cron: Record) -> dict[str, Any]:
-    """The run a cron creates: its payload, minus the keys that describe the schedule."""
-    payload = dict(cron["payload"])
-    for key in ("schedule", "timezone", "end_time", "enabled", "on_run_completed", "missed_policy"):
-        payload.pop(key, None)
-    payload["metadata"] = {**(cron["metadata"] or {}), **(payload.get("metadata") or {})}
-    if cron["thread_id"] is None:
-        payload["on_completion"] = cron["on_run_completed"] or "delete"
-        payload.pop("multitask_strategy", None)
-    return payload
+    plain = (cron.get("overlap_policy") or OverlapPolicy.ALLOW) == OverlapPolicy.ALLOW and cron.get("max_runs") is None
+    return plain and (cron["thread_id"] is None or strategy == "enqueue")
 
 
 class CronScheduler:
-    def __init__(self, ctx: ServiceContext, runs: RunService) -> None:
+    def __init__(self, ctx: ServiceContext, runs: RunService, guards: CronGuards | None = None) -> None:
         self.ctx = ctx
         self.runs = runs
+        self.guards = guards or CronGuards(ctx, runs)
         self._wake = asyncio.Event()
         self._sleeping_until: datetime | None = None  # None while a tick works: then every change wakes it
         self._task: asyncio.Task[None] | None = None
-        self._expressions: dict[str, CronExpression] = {}
+        self._expressions: dict[str, Schedule] = {}
         self.fired = 0
         self.ticks = 0  # times it woke up and looked: should grow with fires, not with registrations
         self.last_tick: datetime | None = None
@@ -92,6 +86,9 @@ class CronScheduler:
             "fired": self.fired,
             "ticks": self.ticks,
             "last_tick": self.last_tick,
+            # Cost guards (docs/crons.md): overlap skips and cancels, buffered runs, pauses, manual and backfill
+            # fires, cron runs ended and their tokens, since this process started.
+            "guards": self.guards.stats(),
         }
 
     def _on_change(self, next_run_date: str) -> None:
@@ -139,7 +136,7 @@ class CronScheduler:
         a savepoint per cron. Returns crons seen."""
         now = self.ctx.clock.now()
         self.last_tick = now
-        created: list[Record] = []
+        created: list[tuple[Record | None, Cancels]] = []
         async with self.ctx.db.write() as conn:
             due = await crons.due(conn, now, BATCH, self.ctx.dialect)
             together = [c for c in due if _fires_together(c)]
@@ -147,7 +144,7 @@ class CronScheduler:
             if together:
                 try:
                     async with conn.begin_nested():
-                        created += await self._fire_together(conn, together, now)
+                        created += [(run, []) for run in await self._fire_together(conn, together, now)]
                 except Exception:
                     log.exception("firing %d crons together failed; firing them one by one", len(together))
                     one_by_one += together
@@ -159,15 +156,18 @@ class CronScheduler:
                     log.exception("cron %s: firing failed", cron["cron_id"])
                     async with conn.begin_nested():
                         await self._record_failure(conn, cron, now, exc)
-        for run in created:
-            await self.runs.after_commit(run, [])
-        self.fired += len(created)
+        for run, cancels in created:
+            # The runs this fire cancelled (cancel_previous, an interrupt or rollback strategy) hear of it now.
+            await self.runs.after_commit(run, cancels)
+            if run is not None:
+                events.cron_fired(run)  # after commit: a logged fire is a durable one
+                self.fired += 1
         return len(due)
 
-    def _expression(self, cron: Record) -> CronExpression:
+    def _expression(self, cron: Record) -> Schedule:
         expr = self._expressions.get(cron["schedule"])
         if expr is None:
-            expr = self._expressions[cron["schedule"]] = CronExpression.parse(cron["schedule"])
+            expr = self._expressions[cron["schedule"]] = parse_schedule(cron["schedule"])
         return expr
 
     def _plan(self, cron: Record, now: datetime) -> DuePlan:
@@ -239,6 +239,9 @@ class CronScheduler:
                 except CrongraphError as exc:
                     fires.append(fire_row(cron, slot, "skipped", None, exc.detail))
                     continue
+                start = jittered(cron, slot, run)
+                if start is not None:
+                    run["available_at"] = start  # jitter: the run waits, the slot and the fire log do not
                 new_runs.append(run)
                 fires.append(fire_row(cron, slot, "created", run["run_id"], None))
         await threads.insert_many(conn, new_threads)
@@ -246,9 +249,14 @@ class CronScheduler:
         await threads.set_metadata_many(conn, named)
         await runs.insert_many(conn, new_runs)
         await crons.record_fires(conn, fires)
+        for f in fires:
+            if f["outcome"] != "created":
+                events.cron_not_fired(f["cron_id"], f["scheduled_for"], now, f["outcome"], f["detail"])
         return new_runs
 
-    async def _fire(self, conn: Any, cron: Record, now: datetime) -> list[Record]:
+    async def _fire(self, conn: Any, cron: Record, now: datetime) -> list[tuple[Record | None, Cancels]]:
+        """One cron, one savepoint: claim its due occurrences, then create each run through the guards (overlap
+        policy, jitter, the fire log); with max_runs, count the runs and finish the cron at the limit."""
         plan = self._plan(cron, now)
         if not await crons.advance(conn, cron["cron_id"], cron["next_run_date"], plan.next_run_date):
             return []  # another scheduler fired it first
@@ -256,30 +264,27 @@ class CronScheduler:
             await crons.record_fire(
                 conn, cron["cron_id"], slot, now, "skipped", detail="missed while the server was down"
             )
-        created = []
+            events.cron_not_fired(cron["cron_id"], slot, now, "skipped", "missed while the server was down")
+        limit = cron.get("max_runs")
+        fired = cron.get("runs_fired") or 0
+        created: list[tuple[Record | None, Cancels]] = []
         for slot in plan.fire:
-            run = await self._create_run(conn, cron, slot, now)
+            if limit is not None and fired >= limit:
+                detail = f"max_runs: the cron already created its {limit} runs"
+                await crons.record_fire(conn, cron["cron_id"], slot, now, "skipped", detail=detail)
+                events.cron_not_fired(cron["cron_id"], slot, now, "skipped", detail)
+                continue
+            run, cancels = await self.guards.fire(conn, cron, slot, now)
+            if run is not None or cancels:
+                created.append((run, cancels))  # cancels are announced after commit, with or without a run
             if run is not None:
-                created.append(run)
+                fired += 1
+        if limit is not None:
+            changes: Record = {"runs_fired": fired}
+            if fired >= limit:
+                changes["next_run_date"] = None  # finished: nothing more fires
+            await crons.update_fields(conn, cron["cron_id"], **changes)
         return created
-
-    async def _create_run(self, conn: Any, cron: Record, slot: datetime, now: datetime) -> Record | None:
-        try:
-            async with conn.begin_nested():
-                run = await self.runs.create(
-                    cron["thread_id"],
-                    run_body(cron),
-                    priority=CRON,
-                    extra_metadata={"cron_id": cron["cron_id"], "cron_scheduled_for": slot.isoformat()},
-                    cron=(cron["cron_id"], slot),
-                    conn=conn,
-                )
-        except CrongraphError as exc:
-            # A busy thread with multitask_strategy "reject", a deleted assistant: visible in the fire log.
-            await crons.record_fire(conn, cron["cron_id"], slot, now, "skipped", detail=exc.detail)
-            return None
-        await crons.record_fire(conn, cron["cron_id"], slot, now, "created", run_id=run["run_id"])
-        return run
 
     async def _record_failure(self, conn: Any, cron: Record, now: datetime, exc: Exception) -> None:
         """Creating the run failed unexpectedly: log the occurrence as failed and move on, so one broken cron
@@ -293,3 +298,4 @@ class CronScheduler:
         if not await crons.advance(conn, cron["cron_id"], slot, following):
             return
         await crons.record_fire(conn, cron["cron_id"], slot, now, "failed", detail=f"{type(exc).__name__}: {exc}")
+        events.cron_not_fired(cron["cron_id"], slot, now, "failed", f"{type(exc).__name__}: {exc}")

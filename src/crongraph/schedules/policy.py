@@ -18,12 +18,14 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from crongraph.schedules.expression import CronExpression
+from crongraph.schedules.at import Schedule
 
 DEFAULT_GRACE = timedelta(seconds=5)
 DEFAULT_CATCHUP_WINDOW = timedelta(hours=24)
@@ -46,6 +48,20 @@ class MissedPolicy(StrEnum):
     ALL = "all"
 
 
+class OverlapPolicy(StrEnum):
+    """What an occurrence does when the cron's previous run is still pending or running (docs/crons.md).
+
+    ALLOW (the default, the reference's behaviour): it runs anyway. SKIP: it is logged `skipped`. BUFFER_ONE: it
+    waits for the running one, unless one already waits (then it is skipped). CANCEL_PREVIOUS: the cron's runs
+    in flight are cancelled (interrupt) and it starts.
+    """
+
+    ALLOW = "allow"
+    SKIP = "skip"
+    BUFFER_ONE = "buffer_one"
+    CANCEL_PREVIOUS = "cancel_previous"
+
+
 @dataclass(frozen=True)
 class DuePlan:
     fire: list[datetime]  # scheduled instants to fire now, ascending, UTC
@@ -55,18 +71,50 @@ class DuePlan:
     skipped_count_exact: bool = True  # False when skipped_count was estimated (see module doc)
 
 
-def first_run_date(expr: CronExpression, tz: ZoneInfo, now: datetime, end_time: datetime | None) -> datetime | None:
-    """For create, re-enable and schedule change: the first occurrence after `now` and before `end_time`.
+def first_run_date(
+    expr: Schedule,
+    tz: ZoneInfo,
+    now: datetime,
+    end_time: datetime | None,
+    start_time: datetime | None = None,
+) -> datetime | None:
+    """For create, re-enable and schedule change: the first occurrence after `now`, at or after `start_time`
+    and before `end_time`.
 
     Never an occurrence from before `now`: a re-enabled cron does not fire what it missed while paused.
     """
-    _require_aware(now, end_time)
-    nxt = expr.next_after(now, tz)
+    _require_aware(now, end_time, start_time)
+    after = max(now, start_time - _TICK) if start_time is not None else now
+    nxt = expr.next_after(after, tz)
     return nxt if nxt is not None and (end_time is None or nxt < end_time) else None
 
 
+def jitter_delay(cron_id: str, scheduled_for: datetime, jitter_seconds: float) -> timedelta:
+    """How long after its scheduled instant an occurrence starts: in [0, jitter_seconds), microsecond steps,
+    derived from (cron_id, scheduled instant) alone, so every replica and every restart computes the same delay
+    (a SHA-256, not Python's per-process salted hash())."""
+    span = int(jitter_seconds * 1_000_000)
+    if span <= 0:
+        return timedelta(0)
+    _require_aware(scheduled_for)
+    key = f"{cron_id}|{scheduled_for.astimezone(UTC).isoformat()}".encode()
+    value = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+    return timedelta(microseconds=value % span)
+
+
+def shortest_interval(expr: Schedule, tz: ZoneInfo, after: datetime, samples: int = 1000) -> timedelta | None:
+    """The shortest time between consecutive occurrences among the first `samples` after `after` (None when
+    fewer than two exist). The time-of-day pattern repeats every matching day, so within-day gaps show on the
+    first matching day and cross-midnight gaps within days; a sample of 1000 finds the shortest gap of every
+    schedule whose matching days are not rarer than its occurrences per day allow (bounded: ~10 ms)."""
+    _require_aware(after)
+    times = expr.upcoming(after, tz, samples)
+    gaps = [b - a for a, b in pairwise(times)]
+    return min(gaps) if gaps else None
+
+
 def plan_due(
-    expr: CronExpression,
+    expr: Schedule,
     tz: ZoneInfo,
     next_run_date: datetime,
     now: datetime,
@@ -101,7 +149,7 @@ def plan_due(
 
 
 def _search_plan(
-    expr: CronExpression,
+    expr: Schedule,
     tz: ZoneInfo,
     first: datetime,
     now: datetime,
@@ -135,7 +183,7 @@ class _Due:
     """The due occurrences of one plan: `first` (the stored next_run_date, fired as stored) and every
     occurrence after it up to `last` inclusive."""
 
-    def __init__(self, expr: CronExpression, tz: ZoneInfo, first: datetime, last: datetime) -> None:
+    def __init__(self, expr: Schedule, tz: ZoneInfo, first: datetime, last: datetime) -> None:
         self.expr, self.tz, self.first, self.last = expr, tz, first, last
 
     def between(self, start: datetime, cap: int) -> tuple[list[datetime], bool]:

@@ -9,6 +9,7 @@ from typing import Any
 from crongraph.errors import Conflict, InvalidInput, NotFound
 from crongraph.graphs.loader import Graph
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
+from crongraph.services.access import allowed
 from crongraph.services.context import ServiceContext
 from crongraph.storage import assistants
 from crongraph.storage.common import Record
@@ -51,11 +52,26 @@ class AssistantService:
     async def create(self, body: dict[str, Any]) -> Record:
         self._check_graph(body["graph_id"])
         assistant_id = body.get("assistant_id") or new_id()
+        asked = {
+            "assistant_id": assistant_id,
+            "graph_id": body["graph_id"],
+            "config": body.get("config") or {},
+            "context": body.get("context") or {},
+            "metadata": dict(body.get("metadata") or {}),
+            "if_exists": body.get("if_exists"),
+            "name": body.get("name") or "Untitled",
+        }
+        visible = await allowed(self.ctx, "assistants", "create", asked)
+        # What the auth handler left is what is stored (an owner stamped in the metadata, say).
+        body = {**body, **{k: asked.get(k) for k in ("config", "context", "metadata", "name")}}
         now = self.ctx.clock.now()
         async with self.ctx.db.write() as conn:
             existing = await assistants.get(conn, assistant_id)
             if existing is not None:
-                if body.get("if_exists") == "do_nothing":
+                # One the caller may not see is "already exists" too (never returned).
+                if body.get("if_exists") == "do_nothing" and (
+                    visible is None or await assistants.get(conn, assistant_id, visible) is not None
+                ):
                     return existing
                 raise Conflict(f"Assistant {assistant_id} already exists")
             return await assistants.insert_new(
@@ -75,8 +91,9 @@ class AssistantService:
             )
 
     async def get(self, assistant_id: str) -> Record:
+        visible = await allowed(self.ctx, "assistants", "read", {"assistant_id": assistant_id})
         async with self.ctx.db.read() as conn:
-            found = await assistants.get(conn, assistant_id)
+            found = await assistants.get(conn, assistant_id, visible)
         if found is None:
             raise NotFound(f"Assistant '{assistant_id}' not found")
         return found
@@ -84,11 +101,15 @@ class AssistantService:
     async def update(self, assistant_id: str, body: dict[str, Any]) -> Record:
         if body.get("graph_id") is not None:
             self._check_graph(body["graph_id"])
+        asked = {k: body.get(k) for k in ("graph_id", "config", "context", "metadata", "name")}
+        asked.update(assistant_id=assistant_id, version=None)
+        visible = await allowed(self.ctx, "assistants", "update", asked)
+        body = {**body, **{k: asked.get(k) for k in ("config", "context", "metadata", "name")}}
         changes = {
             k: body[k] for k in ("graph_id", "name", "description", "config", "context") if body.get(k) is not None
         }
         async with self.ctx.db.write() as conn:
-            current = await assistants.get(conn, assistant_id)
+            current = await assistants.get(conn, assistant_id, visible)
             if current is None:
                 raise NotFound(f"Assistant '{assistant_id}' not found")
             if body.get("metadata") is not None:
@@ -100,8 +121,9 @@ class AssistantService:
     async def delete(self, assistant_id: str, delete_threads: bool = False) -> None:
         from crongraph.storage import runs as run_rows
 
+        visible = await allowed(self.ctx, "assistants", "delete", {"assistant_id": assistant_id})
         async with self.ctx.db.write() as conn:
-            if not await assistants.delete_one(conn, assistant_id):
+            if not await assistants.delete_one(conn, assistant_id, visible):
                 raise NotFound(f"Assistant '{assistant_id}' not found")
             thread_ids = await run_rows.thread_ids_for_assistant(conn, assistant_id) if delete_threads else []
         if thread_ids:
@@ -114,7 +136,17 @@ class AssistantService:
                 except NotFound:
                     pass
 
+    async def _search_filter(self, body: dict[str, Any]) -> Any:
+        asked = {
+            "graph_id": body.get("graph_id"),
+            "metadata": body.get("metadata") or {},
+            "limit": body.get("limit", 10),
+            "offset": body.get("offset", 0),
+        }
+        return await allowed(self.ctx, "assistants", "search", asked)
+
     async def search(self, body: dict[str, Any]) -> list[Record]:
+        visible = await self._search_filter(body)
         async with self.ctx.db.read() as conn:
             return await assistants.search(
                 conn,
@@ -126,9 +158,11 @@ class AssistantService:
                 offset=body["offset"],
                 sort_by=body.get("sort_by") or "created_at",
                 sort_order=body.get("sort_order") or "desc",
+                visible=visible,
             )
 
     async def count(self, body: dict[str, Any]) -> int:
+        visible = await self._search_filter(body)
         async with self.ctx.db.read() as conn:
             return await assistants.count(
                 conn,
@@ -136,6 +170,7 @@ class AssistantService:
                 metadata=body.get("metadata"),
                 graph_id=body.get("graph_id"),
                 name=body.get("name"),
+                visible=visible,
             )
 
     async def versions(self, assistant_id: str, body: dict[str, Any]) -> list[Record]:
@@ -151,8 +186,10 @@ class AssistantService:
             )
 
     async def set_latest(self, assistant_id: str, version: int) -> Record:
+        asked = {"assistant_id": assistant_id, "version": version}
+        visible = await allowed(self.ctx, "assistants", "update", asked)
         async with self.ctx.db.write() as conn:
-            if await assistants.get(conn, assistant_id) is None:
+            if await assistants.get(conn, assistant_id, visible) is None:
                 raise NotFound(f"Assistant '{assistant_id}' not found")
             updated = await assistants.set_latest(conn, assistant_id, version, self.ctx.clock.now())
         if updated is None:

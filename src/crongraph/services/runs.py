@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from crongraph import notify, run_headers, webhook_policy
 from crongraph.errors import BadRequest, Conflict, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
+from crongraph.services.access import AUTH_KEYS, allowed, run_identity
 from crongraph.services.context import ServiceContext
 from crongraph.services.threads import ThreadService
 from crongraph.storage import assistants, runs, threads
 from crongraph.storage.common import Record
+from crongraph.storage.filters import Match
 from crongraph.streams.broker import Event
 
 # Priorities: lower runs first.
@@ -28,8 +31,7 @@ CRON = 2
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 RESERVED_METADATA = ("thread_id", "assistant_id", "run_id", "cron_id")
 RESERVED_CONFIGURABLE = (
-    "langgraph_auth_user",
-    "langgraph_auth_user_id",
+    *AUTH_KEYS,
     "langgraph_request_id",
     "__after_seconds__",
 )
@@ -47,6 +49,13 @@ def _renamed(metadata: dict[str, Any] | None, assistant: Record) -> dict[str, An
     return None if all(metadata.get(k) == v for k, v in names.items()) else {**metadata, **names}
 
 
+def _identity_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The owner's identity a cron's stored payload carries (written by the cron service, never by a client)."""
+    configurable = (body.get("config") or {}).get("configurable") or {}
+    found = {k: configurable[k] for k in AUTH_KEYS if k in configurable}
+    return found or None
+
+
 def _sanitize(body: dict[str, Any]) -> None:
     """Strip reserved keys the way the reference does: silently, not as an error."""
     if isinstance(body.get("metadata"), dict):
@@ -54,6 +63,19 @@ def _sanitize(body: dict[str, Any]) -> None:
     config = body.get("config")
     if isinstance(config, dict) and isinstance(config.get("configurable"), dict):
         config["configurable"] = {k: v for k, v in config["configurable"].items() if k not in RESERVED_CONFIGURABLE}
+
+
+@dataclass(frozen=True)
+class RunGuard:
+    """What the auth handlers decided for creating a run: the filter the thread must match, the one a (non-system)
+    assistant must match, and the metadata keys the handler stamped, which a thread the run creates carries too."""
+
+    thread: Match | None = None
+    assistant: Match | None = None
+    stamped: dict[str, Any] = field(default_factory=dict)
+
+
+OPEN = RunGuard()
 
 
 def run_output(run: Record, thread_values: Any) -> Any:
@@ -106,27 +128,75 @@ class RunService:
         priority: int = INTERACTIVE,
         extra_metadata: dict[str, Any] | None = None,
         cron: tuple[str, datetime] | None = None,
-        conn: Any = None,
     ) -> Record:
-        """Create a run. With `conn`, inside the caller's transaction (the scheduler fires in its own), and
-        the caller notifies the queue; otherwise in a transaction of its own."""
+        """Create a run in a transaction of its own, and tell the queue (and the runs it cancelled) after commit."""
         body, assistant_id = self.prepare(thread_id, body, cron=cron)
-        if conn is not None:
-            run, _cancelled = await self._create_in(conn, thread_id, body, assistant_id, priority, extra_metadata, cron)
-            return run
+        guard = await self.authorize_create(thread_id, body, assistant_id)
         async with self.ctx.db.write() as own:
-            run, cancelled = await self._create_in(own, thread_id, body, assistant_id, priority, extra_metadata, cron)
+            run, cancelled = await self._create_in(
+                own, thread_id, body, assistant_id, priority, extra_metadata, cron, guard
+            )
         await self.after_commit(run, cancelled)
         return run
+
+    async def create_in(
+        self,
+        conn: Any,
+        thread_id: str | None,
+        body: dict[str, Any],
+        *,
+        priority: int = INTERACTIVE,
+        extra_metadata: dict[str, Any] | None = None,
+        cron: tuple[str, datetime] | None = None,
+    ) -> tuple[Record, list[tuple[str, str]]]:
+        """Create a run inside the caller's transaction (the scheduler fires in its own). Returns the run and the
+        running runs its multitask strategy cancelled: the caller passes both to `after_commit` once the
+        transaction commits; otherwise the executing runs hear of their cancel only at their next lease renewal,
+        and usually finish first."""
+        body, assistant_id = self.prepare(thread_id, body, cron=cron)
+        guard = await self.authorize_create(thread_id, body, assistant_id)
+        return await self._create_in(conn, thread_id, body, assistant_id, priority, extra_metadata, cron, guard)
+
+    async def authorize_create(self, thread_id: str | None, body: dict[str, Any], assistant_id: str) -> RunGuard:
+        """Run the `threads.create_run` auth handler on a prepared body (its metadata is what the handler leaves)
+        and the `assistants.read` one; OPEN outside an authenticated request."""
+        asked: dict[str, Any] = {
+            "thread_id": thread_id,
+            "assistant_id": assistant_id,
+            "run_id": None,
+            "status": "pending",
+            "metadata": dict(body.get("metadata") or {}),
+            "prevent_insert_if_inflight": body.get("multitask_strategy") == "reject",
+            "multitask_strategy": body.get("multitask_strategy") or "enqueue",
+            "if_not_exists": body.get("if_not_exists") or "reject",
+            "after_seconds": body.get("after_seconds") or 0,
+            "kwargs": {k: body.get(k) for k in ("input", "command", "config", "context", "stream_mode", "webhook")},
+        }
+        before = dict(asked["metadata"])
+        thread = await allowed(self.ctx, "threads", "create_run", asked)
+        metadata = asked.get("metadata") or {}
+        stamped = {k: v for k, v in metadata.items() if k not in before or before[k] != v}
+        body["metadata"] = metadata
+        assistant = await allowed(self.ctx, "assistants", "read", {"assistant_id": assistant_id})
+        if thread is None and assistant is None and not stamped:
+            return OPEN
+        return RunGuard(thread, assistant, stamped)
 
     def prepare(
         self, thread_id: str | None, body: dict[str, Any], *, cron: tuple[str, datetime] | None = None
     ) -> tuple[dict[str, Any], str]:
-        """A run request made ready to create: reserved keys stripped, checked, its assistant resolved."""
+        """A run request made ready to create: reserved keys stripped, checked, its assistant resolved, and the
+        identity of who creates it stamped in its configurable (a cron's fire keeps its owner's, which the cron
+        service stored)."""
         body = dict(body)
+        owner = _identity_of(body) if cron is not None else run_identity()
         _sanitize(body)
         self._validate(thread_id, body, webhook=cron is None)
         run_headers.merge_into(body)  # http.configurable_headers of the request creating the run, if any
+        if owner:
+            config = dict(body.get("config") or {})
+            config["configurable"] = {**(config.get("configurable") or {}), **owner}
+            body["config"] = config
         return body, self.resolve_assistant(body.get("assistant_id"))
 
     def new_thread_rows(
@@ -176,14 +246,24 @@ class RunService:
             self._validate(None, body)
             run_headers.merge_into(body)
             prepared.append((body, self.resolve_assistant(body.get("assistant_id"))))
-        created = []
+        guards = []
+        for body, assistant_id in prepared:
+            # prepare() is not used here; the identity of the caller is stamped the same way.
+            owner = run_identity()
+            if owner:
+                config = dict(body.get("config") or {})
+                config["configurable"] = {**(config.get("configurable") or {}), **owner}
+                body["config"] = config
+            guards.append(await self.authorize_create(None, body, assistant_id))
+        created: list[tuple[Record, list[tuple[str, str]]]] = []
         async with self.ctx.db.write() as conn:
-            for body, assistant_id in prepared:
-                run, _ = await self._create_in(conn, None, body, assistant_id, INTERACTIVE, None, None)
-                created.append(run)
-        for run in created:
-            await self.after_commit(run, [])
-        return created
+            for (body, assistant_id), guard in zip(prepared, guards, strict=True):
+                created.append(
+                    await self._create_in(conn, None, body, assistant_id, INTERACTIVE, None, None, guard)
+                )
+        for run, cancelled in created:
+            await self.after_commit(run, cancelled)
+        return [run for run, _ in created]
 
     async def after_commit(self, run: Record | None, cancelled: list[tuple[str, str]]) -> None:
         for run_id, action in cancelled:
@@ -200,10 +280,18 @@ class RunService:
         priority: int,
         extra_metadata: dict[str, Any] | None,
         cron: tuple[str, datetime] | None,
+        guard: RunGuard = OPEN,
     ) -> tuple[Record, list[tuple[str, str]]]:
         now = self.ctx.clock.now()
         assistant = await assistants.get(conn, assistant_id)
         if assistant is None:
+            raise NotFound("Thread or assistant not found.")
+        # As in the reference, the graphs' own (system) assistants are usable by anyone who may create the run.
+        if (
+            guard.assistant is not None
+            and (assistant["metadata"] or {}).get("created_by") != "system"
+            and await assistants.get(conn, assistant_id, guard.assistant) is None
+        ):
             raise NotFound("Thread or assistant not found.")
         stateless = thread_id is None
         temporary = stateless and body.get("on_completion", "delete") == "delete"
@@ -214,11 +302,14 @@ class RunService:
             thread = None
         else:
             assert thread_id is not None
-            thread = await threads.get_for_update(conn, thread_id, self.ctx.dialect)
+            thread = await threads.get_for_update(conn, thread_id, self.ctx.dialect, guard.thread)
             if thread is None and body.get("if_not_exists") != "create":
                 raise NotFound("Thread or assistant not found.")
+            if thread is None and guard.thread is not None and await threads.get(conn, thread_id) is not None:
+                raise NotFound("Thread or assistant not found.")  # someone else's: hidden, never created over
         if thread is None:
             row = self._new_thread_row(thread_id, body, assistant, stateless, extra_metadata)
+            row["metadata"].update(guard.stamped)  # a thread created by the run is its creator's too
             await threads.insert_new(conn, row)
         else:
             if strategy in ("interrupt", "rollback"):
@@ -307,6 +398,11 @@ class RunService:
             "scheduled_for": cron[1] if cron else None,
         }
 
+    async def supersede_in(self, conn: Any, inflight: list[Record], action: str) -> list[tuple[str, str]]:
+        """Cancel these runs (pending ones end now, running ones are asked to stop) inside the caller's
+        transaction; returns the running ones, which the caller passes to `after_commit` once committed."""
+        return await self._supersede(conn, inflight, action, self.ctx.clock.now())
+
     async def _supersede(self, conn: Any, inflight: list[Record], action: str, now: datetime) -> list[tuple[str, str]]:
         pending = [r["run_id"] for r in inflight if r["status"] == "pending"]
         running = [r["run_id"] for r in inflight if r["status"] == "running"]
@@ -327,10 +423,12 @@ class RunService:
 
     async def get(self, thread_id: str | None, run_id: str, *, ended_too: bool = False) -> Record:
         """The run. With `ended_too`, also a run that ended here recently and whose row is gone (a temporary
-        thread's run, a rollback), so that joining it just after it ended still answers its outcome."""
+        thread's run, a rollback), so that joining it just after it ended still answers its outcome (not when the
+        caller's auth filter applies: with its thread gone, nothing says whose it was)."""
+        visible = await allowed(self.ctx, "threads", "read", {"thread_id": thread_id, "run_id": run_id})
         async with self.ctx.db.read() as conn:
-            run = await runs.get(conn, run_id, thread_id)
-        if run is None and ended_too:
+            run = await runs.get(conn, run_id, thread_id, visible)
+        if run is None and ended_too and visible is None:
             final = self.ctx.broker.final(run_id)
             if final is not None and thread_id in (None, final["thread_id"]):
                 return final
@@ -339,8 +437,9 @@ class RunService:
         return run
 
     async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Record]:
+        visible = await allowed(self.ctx, "threads", "search", {"thread_id": thread_id, "metadata": None})
         async with self.ctx.db.read() as conn:
-            if await threads.get(conn, thread_id) is None:
+            if await threads.get(conn, thread_id, visible) is None:
                 raise NotFound(f"Thread with ID '{thread_id}' not found")
             return await runs.list_for_thread(conn, thread_id, limit=limit, offset=offset, status=status)
 
@@ -387,10 +486,14 @@ class RunService:
 
     # Cancelling and deleting
 
-    async def cancel(self, thread_id: str | None, run_ids: list[str], action: str) -> list[Record]:
+    async def cancel(self, thread_id: str | None, run_ids: list[str] | None, action: str) -> list[Record]:
+        asked = {"thread_id": thread_id, "run_ids": run_ids, "action": action}
+        visible = await allowed(self.ctx, "threads", "update", asked)
         now = self.ctx.clock.now()
         async with self.ctx.db.write() as conn:
-            found = await runs.list_inflight(conn, thread_id=thread_id, run_ids=run_ids, statuses=runs.INFLIGHT)
+            found = await runs.list_inflight(
+                conn, thread_id=thread_id, run_ids=run_ids, statuses=runs.INFLIGHT, visible=visible
+            )
             cancelled = await self._supersede(conn, found, action, now)
             for thread in {r["thread_id"] for r in found if r["status"] == "pending"}:
                 if not await runs.has_inflight(conn, thread):
@@ -400,15 +503,17 @@ class RunService:
 
     async def cancel_by_status(self, status: str, action: str) -> int:
         statuses = runs.INFLIGHT if status == "all" else (status,)
+        visible = await allowed(self.ctx, "threads", "update", {"thread_id": None, "status": status, "action": action})
         async with self.ctx.db.read() as conn:
-            found = await runs.list_inflight(conn, thread_id=None, run_ids=None, statuses=statuses)
+            found = await runs.list_inflight(conn, thread_id=None, run_ids=None, statuses=statuses, visible=visible)
         if found:
             await self.cancel(None, [r["run_id"] for r in found], action)
         return len(found)
 
     async def delete(self, thread_id: str, run_id: str) -> None:
+        visible = await allowed(self.ctx, "threads", "delete", {"thread_id": thread_id, "run_id": run_id})
         async with self.ctx.db.write() as conn:
-            run = await runs.get(conn, run_id, thread_id)
+            run = await runs.get(conn, run_id, thread_id, visible)
             if run is None:
                 raise NotFound(f"Run {run_id} not found")
             if run["status"] in runs.INFLIGHT:

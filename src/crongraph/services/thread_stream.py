@@ -14,6 +14,7 @@ from typing import Any
 
 from crongraph.errors import BadRequest, Conflict, CrongraphError, InvalidInput, NotFound
 from crongraph.ids import parse_uuid
+from crongraph.services.access import allowed
 from crongraph.services.context import ServiceContext
 from crongraph.services.runs import RunService
 from crongraph.storage import runs, thread_events, threads
@@ -54,7 +55,22 @@ def check_envelope(command: Any) -> dict[str, Any] | None:
 
 
 def _wire_error(exc: CrongraphError) -> ProtocolError:
-    return ProtocolError("unknown_error", f"{_STATUS.get(type(exc), 400)}: {exc.detail}")
+    status = getattr(exc, "status", None) or _STATUS.get(type(exc), 400)  # Denied carries its own
+    return ProtocolError("unknown_error", f"{status}: {exc.detail}")
+
+
+async def check_thread_access(ctx: ServiceContext, thread_id: str, action: str, *, must_exist: bool) -> None:
+    """With custom auth, the caller's `threads.<action>` filter must match the thread: a thread that exists and is
+    hidden is "not found" (and, with `must_exist`, so is one that does not exist yet, as the reference's event
+    streams do). Raises NotFound or Denied; nothing without auth."""
+    visible = await allowed(ctx, "threads", action, {"thread_id": thread_id})
+    if visible is None:
+        return
+    async with ctx.db.read() as conn:
+        if await threads.get(conn, thread_id, visible) is not None:
+            return
+        if must_exist or await threads.get(conn, thread_id) is not None:
+            raise NotFound(f"Thread with ID '{thread_id}' not found. Please verify the thread ID.")
 
 
 def _thread_uuid(thread_id: str) -> str:
@@ -108,6 +124,11 @@ class ThreadStreamService:
             params = {}
         if not isinstance(params, dict):
             raise ProtocolError("invalid_argument", "params must be an object.")
+        try:
+            # Another user's thread answers as one that does not exist, before anything about it is looked at.
+            await check_thread_access(self.ctx, _thread_uuid(thread_id), "read", must_exist=False)
+        except CrongraphError as exc:
+            raise _wire_error(exc) from exc
         if method == "run.start":
             return await self.start_run(thread_id, params)
         if method == "input.respond":
@@ -149,13 +170,12 @@ class ThreadStreamService:
                 else:
                     body["input"] = value
                 before = await runs.inflight_on_thread(conn, tid) if thread is not None else []
-                run = await self.runs.create(tid, body, conn=conn)
+                run, running = await self.runs.create_in(conn, tid, body)
                 # Read in the transaction that creates the run: none of its events can precede this value.
                 applied = await thread_events.last_seq(conn, tid)
         except CrongraphError as exc:
             raise _wire_error(exc) from exc
         superseded = strategy in ("interrupt", "rollback")
-        running = [(r["run_id"], strategy) for r in before if superseded and r["status"] == "running"]
         await self.runs.after_commit(run, running)
         # The janitor ends in the log what never reaches an executor (such as the pending runs just superseded).
         self.protocol.watch(run["run_id"], tid)
@@ -199,11 +219,11 @@ class ThreadStreamService:
                     "stream_subgraphs": True,
                     "stream_resumable": True,
                 }
-                run = await self.runs.create(tid, body, conn=conn)
+                run, cancelled = await self.runs.create_in(conn, tid, body)
                 applied = await thread_events.last_seq(conn, tid)
         except CrongraphError as exc:
             raise _wire_error(exc) from exc
-        await self.runs.after_commit(run, [])
+        await self.runs.after_commit(run, cancelled)
         self.protocol.watch(run["run_id"], tid)
         return {}, applied
 
@@ -261,6 +281,10 @@ class ThreadStreams:
         self.log = ThreadLog(ctx.db, ctx.clock, keep_runs=keep, poll=5.0, notifier=notifier)
         self.protocol = ProtocolRuns(ctx.db, self.log, ctx.clock)
         self.commands = ThreadStreamService(ctx, run_service, self.log, self.protocol)
+
+    async def check_read(self, thread_id: str) -> None:
+        """Whether the caller may read the thread's event log (raises NotFound or Denied; see check_thread_access)."""
+        await check_thread_access(self.commands.ctx, thread_id, "read", must_exist=True)
 
     async def start(self) -> None:
         await self.protocol.start()

@@ -15,6 +15,7 @@ from crongraph import notify, serde
 from crongraph.errors import BadRequest, Conflict, NotFound
 from crongraph.graphs.loader import Graph
 from crongraph.ids import new_id, system_assistant_id
+from crongraph.services.access import allowed
 from crongraph.services.context import ServiceContext
 from crongraph.services.snapshots import empty_state, snapshot_to_wire
 from crongraph.storage import assistants, filters, runs, threads
@@ -66,10 +67,17 @@ class ThreadService:
         metadata = dict(body.get("metadata") or {})
         if body.get("graph_id"):
             metadata["graph_id"] = body["graph_id"]
+        asked = {"thread_id": thread_id, "metadata": metadata, "if_exists": body.get("if_exists")}
+        asked["ttl"] = body.get("ttl")
+        visible = await allowed(self.ctx, "threads", "create", asked)
+        metadata = dict(asked.get("metadata") or {})  # as the auth handler left it (an owner stamped, say)
         async with self.ctx.db.write() as conn:
             existing = await threads.get(conn, thread_id)
             if existing is not None:
-                if body.get("if_exists") == "do_nothing":
+                # One the caller may not see is "already exists" too, as in the reference (never returned).
+                if body.get("if_exists") == "do_nothing" and (
+                    visible is None or await threads.get(conn, thread_id, visible) is not None
+                ):
                     return existing
                 raise Conflict(f"Thread with ID {thread_id} already exists")
             row = await threads.insert_new(conn, self.new_row(thread_id, metadata, body.get("ttl")))
@@ -107,16 +115,23 @@ class ThreadService:
                 raise BadRequest(f"Cannot apply supersteps to thread {thread['thread_id']}: {_reason(exc)}") from None
             await self._mirror_state(thread, graph)
 
-    async def get(self, thread_id: str) -> Record:
+    async def get(self, thread_id: str, action: str = "read") -> Record:
+        """The thread, as the caller may `action` it ("read", "update"; the auth handlers decide). NotFound when it
+        does not exist or the caller's filter hides it."""
+        visible = await allowed(self.ctx, "threads", action, {"thread_id": thread_id})
         async with self.ctx.db.read() as conn:
-            found = await threads.get(conn, thread_id)
+            found = await threads.get(conn, thread_id, visible)
         if found is None:
             raise thread_not_found(thread_id)
         return found
 
     async def update(self, thread_id: str, body: dict[str, Any]) -> Record:
+        asked = {"thread_id": thread_id, "metadata": body.get("metadata")}
+        visible = await allowed(self.ctx, "threads", "update", asked)
+        if asked.get("metadata") is not None:
+            body = {**body, "metadata": asked["metadata"]}
         async with self.ctx.db.write() as conn:
-            current = await threads.get(conn, thread_id)
+            current = await threads.get(conn, thread_id, visible)
             if current is None:
                 raise thread_not_found(thread_id)
             changes: dict[str, Any] = {"updated_at": self.ctx.clock.now()}
@@ -128,15 +143,25 @@ class ThreadService:
         return {**current, **changes}
 
     async def delete(self, thread_id: str) -> None:
+        visible = await allowed(self.ctx, "threads", "delete", {"thread_id": thread_id})
         async with self.ctx.db.write() as conn:
+            if visible is not None and await threads.get(conn, thread_id, visible) is None:
+                raise thread_not_found(thread_id)
             inflight = await runs.inflight_on_thread(conn, thread_id)
-            if not await threads.delete_one(conn, thread_id):
+            if not await threads.delete_one(conn, thread_id, visible):
                 raise thread_not_found(thread_id)
         for run in inflight:
             await self.ctx.notifier.notify(notify.CANCEL, f"{run['run_id']}:interrupt")
         await self.ctx.persistence.checkpointer.adelete_thread(thread_id)
 
+    async def _search_filter(self, body: dict[str, Any]) -> Any:
+        asked = {
+            k: body.get(k) for k in ("metadata", "values", "status", "limit", "offset", "ids") if k in body
+        }
+        return await allowed(self.ctx, "threads", "search", asked)
+
     async def search(self, body: dict[str, Any]) -> list[Record]:
+        visible = await self._search_filter(body)
         async with self.ctx.db.read() as conn:
             return await threads.search(
                 conn,
@@ -149,9 +174,11 @@ class ThreadService:
                 offset=body["offset"],
                 sort_by=body.get("sort_by") or "created_at",
                 sort_order=body.get("sort_order") or "desc",
+                visible=visible,
             )
 
     async def count(self, body: dict[str, Any]) -> int:
+        visible = await self._search_filter(body)
         async with self.ctx.db.read() as conn:
             return await threads.count(
                 conn,
@@ -159,12 +186,16 @@ class ThreadService:
                 metadata=body.get("metadata"),
                 values=body.get("values"),
                 status=body.get("status"),
+                visible=visible,
             )
 
     async def copy(self, thread_id: str) -> Record:
         source = await self.get(thread_id)
         new_thread = new_id()
-        row = {**source, **self.new_row(new_thread, source["metadata"], source["ttl"])}
+        # Copying creates a thread: the create handler may refuse it or stamp the copy's metadata.
+        asked = {"thread_id": new_thread, "metadata": dict(source["metadata"])}
+        await allowed(self.ctx, "threads", "create", asked)
+        row = {**source, **self.new_row(new_thread, dict(asked.get("metadata") or {}), source["ttl"])}
         row.update(
             values=source["values"],
             interrupts=source["interrupts"],
@@ -182,7 +213,7 @@ class ThreadService:
         for thread_id in dict.fromkeys(thread_ids):
             try:
                 if strategy == "keep_latest":
-                    await self.get(thread_id)
+                    await self.get(thread_id, "update")
                     await self.ctx.persistence.checkpointer.aprune([thread_id], strategy="keep_latest")
                 else:
                     await self.delete(thread_id)
@@ -269,7 +300,7 @@ class ThreadService:
         return NotFound(f"Checkpoint '{checkpoint_id}' not found on thread {thread_id}")
 
     async def update_state(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        thread = await self.get(thread_id)
+        thread = await self.get(thread_id, "update")
         checkpoint = body.get("checkpoint") or (
             {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
         )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
-from crongraph.storage.filters import json_contains
+from crongraph.storage.filters import Match, json_contains
 from crongraph.storage.tables import assistant_versions, assistants
 
 _VERSIONED = ("graph_id", "name", "description", "config", "context", "metadata")
@@ -22,8 +22,10 @@ _VERSIONED = ("graph_id", "name", "description", "config", "context", "metadata"
 _GET = select(assistants).where(assistants.c.assistant_id == bindparam("assistant_id"))
 
 
-async def get(conn: AsyncConnection, assistant_id: str) -> Record | None:
-    return common.record((await conn.execute(_GET, {"assistant_id": assistant_id})).first())
+async def get(conn: AsyncConnection, assistant_id: str, visible: Match | None = None) -> Record | None:
+    """The assistant; with `visible` (an auth filter), only when its metadata matches."""
+    query = _GET if visible is None else _GET.where(visible.on(assistants.c.metadata))
+    return common.record((await conn.execute(query, {"assistant_id": assistant_id})).first())
 
 
 async def insert_new(conn: AsyncConnection, values: Record) -> Record:
@@ -94,13 +96,15 @@ async def set_latest(conn: AsyncConnection, assistant_id: str, version: int, now
     return await get(conn, assistant_id)
 
 
-async def delete_one(conn: AsyncConnection, assistant_id: str) -> bool:
-    result = await conn.execute(delete(assistants).where(assistants.c.assistant_id == assistant_id))
-    return result.rowcount > 0
+async def delete_one(conn: AsyncConnection, assistant_id: str, visible: Match | None = None) -> bool:
+    statement = delete(assistants).where(assistants.c.assistant_id == assistant_id)
+    if visible is not None:
+        statement = statement.where(visible.on(assistants.c.metadata))
+    return (await conn.execute(statement)).rowcount > 0
 
 
-def _search_query(graph_id: str | None, name: str | None) -> Any:
-    query = select(assistants)
+def _search_query(graph_id: str | None, name: str | None, visible: Match | None = None) -> Any:
+    query = select(assistants) if visible is None else select(assistants).where(visible.on(assistants.c.metadata))
     if graph_id:
         query = query.where(assistants.c.graph_id == graph_id)
     if name:
@@ -119,8 +123,9 @@ async def search(
     offset: int,
     sort_by: str,
     sort_order: str,
+    visible: Match | None = None,
 ) -> list[Record]:
-    query = common.ordered(_search_query(graph_id, name), assistants, sort_by, sort_order, "assistant_id")
+    query = common.ordered(_search_query(graph_id, name, visible), assistants, sort_by, sort_order, "assistant_id")
     meta = json_contains(assistants.c.metadata, metadata, dialect)
     return await common.page(conn, query, meta, "metadata", metadata, limit, offset)
 
@@ -132,9 +137,10 @@ async def count(
     metadata: dict[str, Any] | None,
     graph_id: str | None,
     name: str | None,
+    visible: Match | None = None,
 ) -> int:
     meta = json_contains(assistants.c.metadata, metadata, dialect)
-    return await common.count(conn, _search_query(graph_id, name), meta, "metadata", metadata)
+    return await common.count(conn, _search_query(graph_id, name, visible), meta, "metadata", metadata)
 
 
 async def versions(

@@ -2,20 +2,24 @@
 
 Firing an occurrence is a compare-and-set on `next_run_date` (whoever moves it from the value it read owns the
 occurrence) plus an insert into cron_fires, whose primary key (cron_id, scheduled_for) makes a second fire of
-the same occurrence impossible, not just unlikely.
+the same occurrence impossible, not just unlikely. Manual fires and backfills insert into the same log, in the
+transaction that creates their run, under the cron's row lock.
+
+When a cron's run ends, its fire-log row gets the run's status and token usage (`fire_ended`): the run row may
+go with its temporary thread, the fire log stays, so usage, failed runs and the token budget are read from it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
-from crongraph.storage.filters import json_contains
+from crongraph.storage.filters import Match, json_contains
 from crongraph.storage.tables import UTCDateTime, cron_fires, crons, runs
 
 _INSERT = insert(crons)
@@ -28,16 +32,146 @@ async def insert_new(conn: AsyncConnection, values: Record) -> Record:
     return values
 
 
-async def get(conn: AsyncConnection, cron_id: str) -> Record | None:
-    return common.record((await conn.execute(select(crons).where(crons.c.cron_id == cron_id))).first())
+async def get(conn: AsyncConnection, cron_id: str, visible: Match | None = None) -> Record | None:
+    """The cron; with `visible` (an auth filter), only when its metadata matches."""
+    query = select(crons).where(crons.c.cron_id == cron_id)
+    if visible is not None:
+        query = query.where(visible.on(crons.c.metadata))
+    return common.record((await conn.execute(query)).first())
+
+
+async def get_for_update(
+    conn: AsyncConnection, cron_id: str, dialect: str, visible: Match | None = None
+) -> Record | None:
+    """Read a cron and hold its row lock until the transaction ends (PostgreSQL; SQLite has one writer): the
+    scheduler claims due crons with SKIP LOCKED, so it leaves this one alone meanwhile."""
+    query = select(crons).where(crons.c.cron_id == cron_id)
+    if visible is not None:
+        query = query.where(visible.on(crons.c.metadata))
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    return common.record((await conn.execute(query)).first())
+
+
+async def lock_owner(conn: AsyncConnection, owner: str, dialect: str) -> None:
+    """Serialize the limit check and insert of one owner's crons across replicas (a transaction-scoped advisory
+    lock on PostgreSQL; SQLite's single writer already serializes them)."""
+    if dialect == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"crongraph-owner:{owner}"})
+
+
+async def active_count(conn: AsyncConnection, owner: str, exclude: str | None = None) -> int:
+    """How many of `owner`'s crons are active: enabled and not finished."""
+    query = select(func.count()).where(
+        crons.c.user_id == owner, crons.c.enabled.is_(True), crons.c.next_run_date.is_not(None)
+    )
+    if exclude is not None:
+        query = query.where(crons.c.cron_id != exclude)
+    return int((await conn.execute(query)).scalar_one())
+
+
+# A buffered run (overlap_policy buffer_one on a cron without a thread) waits with this available_at until the
+# cron's running run ends: the queue never claims it before, and releasing it is one idempotent update.
+HELD = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+async def inflight_runs(conn: AsyncConnection, cron_id: str) -> list[Record]:
+    """The cron's runs still pending or running, oldest slot first (run_id, status, available_at, thread_id)."""
+    query = (
+        select(runs.c.run_id, runs.c.thread_id, runs.c.status, runs.c.available_at)
+        .where(runs.c.cron_id == cron_id, runs.c.status.in_(("pending", "running")))
+        .order_by(runs.c.scheduled_for, runs.c.run_id)
+    )
+    result: Any = await conn.execute(query)
+    return common.records(result.all())
+
+
+async def set_available_at(conn: AsyncConnection, run_id: str, at: datetime) -> None:
+    """When a just-created pending run may start: its jittered moment, or HELD until released (buffer_one on a
+    cron without a thread)."""
+    await conn.execute(update(runs).where(runs.c.run_id == run_id).values(available_at=at))
+
+
+async def release_held(conn: AsyncConnection, cron_id: str, now: datetime) -> str | None:
+    """Let the oldest held run of the cron start now; its run_id, or None when none was held."""
+    query = (
+        select(runs.c.run_id)
+        .where(runs.c.cron_id == cron_id, runs.c.status == "pending", runs.c.available_at >= HELD)
+        .order_by(runs.c.run_id)
+        .limit(1)
+    )
+    run_id: str | None = (await conn.execute(query)).scalar()
+    if run_id is None:
+        return None
+    await conn.execute(
+        update(runs).where(runs.c.run_id == run_id, runs.c.status == "pending").values(available_at=now)
+    )
+    return run_id
+
+
+async def fire_exists(conn: AsyncConnection, cron_id: str, scheduled_for: datetime) -> bool:
+    query = select(cron_fires.c.cron_id).where(
+        cron_fires.c.cron_id == cron_id, cron_fires.c.scheduled_for == scheduled_for
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def existing_fires(conn: AsyncConnection, cron_id: str, start: datetime, end: datetime) -> list[Record]:
+    """Fire-log rows of the cron with start <= scheduled_for < end."""
+    query = (
+        select(cron_fires)
+        .where(cron_fires.c.cron_id == cron_id, cron_fires.c.scheduled_for >= start, cron_fires.c.scheduled_for < end)
+        .order_by(cron_fires.c.scheduled_for)
+    )
+    return common.records((await conn.execute(query)).all())
+
+
+async def fire_ended(
+    conn: AsyncConnection,
+    cron_id: str,
+    scheduled_for: datetime,
+    *,
+    status: str,
+    ended_at: datetime,
+    usage: Record | None,
+) -> bool:
+    """Write how the occurrence's run ended and its tokens; False when the fire row is gone (cron deleted) or
+    already has an outcome (so a run is counted once)."""
+    usage = usage or {}
+    result = await conn.execute(
+        update(cron_fires)
+        .where(
+            cron_fires.c.cron_id == cron_id,
+            cron_fires.c.scheduled_for == scheduled_for,
+            cron_fires.c.run_status.is_(None),
+        )
+        .values(
+            run_status=status,
+            ended_at=ended_at,
+            input_tokens=usage.get("input_tokens"),
+            output_tokens=usage.get("output_tokens"),
+            tokens=usage.get("total_tokens"),
+        )
+    )
+    return result.rowcount > 0
+
+
+async def tokens_since(conn: AsyncConnection, cron_id: str, since: datetime) -> int:
+    query = select(func.coalesce(func.sum(cron_fires.c.tokens), 0)).where(
+        cron_fires.c.cron_id == cron_id, cron_fires.c.ended_at >= since
+    )
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def update_fields(conn: AsyncConnection, cron_id: str, **values: Any) -> None:
     await conn.execute(update(crons).where(crons.c.cron_id == cron_id).values(**values))
 
 
-async def delete_one(conn: AsyncConnection, cron_id: str) -> bool:
-    return (await conn.execute(delete(crons).where(crons.c.cron_id == cron_id))).rowcount > 0
+async def delete_one(conn: AsyncConnection, cron_id: str, visible: Match | None = None) -> bool:
+    statement = delete(crons).where(crons.c.cron_id == cron_id)
+    if visible is not None:
+        statement = statement.where(visible.on(crons.c.metadata))
+    return (await conn.execute(statement)).rowcount > 0
 
 
 # Scheduling
@@ -121,6 +255,7 @@ async def record_fire(
     outcome: str,
     run_id: str | None = None,
     detail: str | None = None,
+    kind: str = "schedule",
 ) -> None:
     await conn.execute(
         insert(cron_fires).values(
@@ -130,8 +265,33 @@ async def record_fire(
             outcome=outcome,
             run_id=run_id,
             detail=detail,
+            kind=kind,
         )
     )
+
+
+async def fill_fire(
+    conn: AsyncConnection, cron_id: str, scheduled_for: datetime, fired_at: datetime, run_id: str, kind: str
+) -> None:
+    """Give an occurrence logged without a run (skipped, failed) its run, once: the row changes only while it has
+    no run, so two backfills cannot both fill it (the second one's update matches nothing and it raises)."""
+    result = await conn.execute(
+        update(cron_fires)
+        .where(
+            cron_fires.c.cron_id == cron_id,
+            cron_fires.c.scheduled_for == scheduled_for,
+            cron_fires.c.outcome != "created",
+        )
+        .values(
+            outcome="created",
+            run_id=run_id,
+            fired_at=fired_at,
+            kind=kind,
+            detail=func.coalesce("backfilled; before: " + cron_fires.c.detail, "backfilled"),
+        )
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"cron {cron_id}: occurrence {scheduled_for.isoformat()} was filled meanwhile")
 
 
 async def fires(conn: AsyncConnection, cron_id: str, *, limit: int, offset: int, outcome: str | None) -> list[Record]:
@@ -142,10 +302,25 @@ async def fires(conn: AsyncConnection, cron_id: str, *, limit: int, offset: int,
     return common.records((await conn.execute(query)).all())
 
 
+def empty_usage() -> Record:
+    return {
+        "runs": 0,
+        "runs_recent": 0,
+        "skipped": 0,
+        "failed": 0,
+        "failed_runs": 0,
+        "tokens": 0,
+        "tokens_recent": 0,
+        "last": None,
+    }
+
+
 async def usage(conn: AsyncConnection, cron_ids: list[str], since: datetime) -> dict[str, Record]:
-    """Per cron: fires by outcome in total and since `since`, and the latest fire."""
+    """Per cron: fires by outcome in total and since `since`, runs that ended in error, tokens in total and of
+    runs that ended since `since`, and the latest fire."""
     if not cron_ids:
         return {}
+    recent_end = and_(cron_fires.c.ended_at.is_not(None), cron_fires.c.ended_at >= since)
     query = (
         select(
             cron_fires.c.cron_id,
@@ -153,16 +328,22 @@ async def usage(conn: AsyncConnection, cron_ids: list[str], since: datetime) -> 
             func.count().label("total"),
             func.count().filter(cron_fires.c.fired_at >= since).label("recent"),
             func.max(cron_fires.c.scheduled_for).label("latest"),
+            func.count().filter(cron_fires.c.run_status == "error").label("errors"),
+            func.coalesce(func.sum(cron_fires.c.tokens), 0).label("tokens"),
+            func.coalesce(func.sum(case((recent_end, cron_fires.c.tokens), else_=0)), 0).label("tokens_recent"),
         )
         .where(cron_fires.c.cron_id.in_(cron_ids))
         .group_by(cron_fires.c.cron_id, cron_fires.c.outcome)
     )
     result: dict[str, Record] = {}
     for row in (await conn.execute(query)).all():
-        entry = result.setdefault(row.cron_id, {"runs": 0, "runs_recent": 0, "skipped": 0, "failed": 0, "last": None})
+        entry = result.setdefault(row.cron_id, empty_usage())
         if row.outcome == "created":
             entry["runs"] += row.total
             entry["runs_recent"] += row.recent
+            entry["failed_runs"] += row.errors
+            entry["tokens"] += int(row.tokens)
+            entry["tokens_recent"] += int(row.tokens_recent)
             if entry["last"] is None or row.latest > entry["last"]:
                 entry["last"] = row.latest
         else:
@@ -187,8 +368,10 @@ async def last_runs(conn: AsyncConnection, cron_ids: list[str]) -> dict[str, Rec
 # Search
 
 
-def _search_query(assistant_id: str | None, thread_id: str | None, enabled: bool | None) -> Any:
-    query = select(crons)
+def _search_query(
+    assistant_id: str | None, thread_id: str | None, enabled: bool | None, visible: Match | None = None
+) -> Any:
+    query = select(crons) if visible is None else select(crons).where(visible.on(crons.c.metadata))
     if assistant_id:
         query = query.where(crons.c.assistant_id == assistant_id)
     if thread_id:
@@ -210,8 +393,10 @@ async def search(
     offset: int,
     sort_by: str,
     sort_order: str,
+    visible: Match | None = None,
 ) -> list[Record]:
-    query = common.ordered(_search_query(assistant_id, thread_id, enabled), crons, sort_by, sort_order, "cron_id")
+    query = _search_query(assistant_id, thread_id, enabled, visible)
+    query = common.ordered(query, crons, sort_by, sort_order, "cron_id")
     meta = json_contains(crons.c.metadata, metadata, dialect)
     return await common.page(conn, query, meta, "metadata", metadata, limit, offset)
 
@@ -223,6 +408,8 @@ async def count(
     assistant_id: str | None,
     thread_id: str | None,
     metadata: dict[str, Any] | None,
+    visible: Match | None = None,
 ) -> int:
     meta = json_contains(crons.c.metadata, metadata, dialect)
-    return await common.count(conn, _search_query(assistant_id, thread_id, None), meta, "metadata", metadata)
+    query = _search_query(assistant_id, thread_id, None, visible)
+    return await common.count(conn, query, meta, "metadata", metadata)

@@ -6,6 +6,11 @@ the caller then paginates in Python (see `SqlFilter.exact`). Any key and any val
 reach SQL text (they are bound parameters, or skipped and left to `contains`).
 
 `checkpoint_filter` does the same for the filters handed to LangGraph's checkpointers (thread history).
+
+`Match` applies an auth handler's filter (the reference's language: equality, `$eq`, `$contains`, `$and`, `$or`
+over top-level metadata keys, scalar values; checked by crongraph/auth/handlers.py) in SQL, always exactly, on both
+dialects: a resource it hides is never read into Python. On PostgreSQL through `->` and jsonb operators; on SQLite
+through `json_each` over the metadata object, which addresses any key (a JSON path cannot quote some).
 """
 
 from __future__ import annotations
@@ -14,8 +19,23 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
+
+from crongraph import serde
 
 
 def contains(document: Any, subset: Any) -> bool:
@@ -111,3 +131,87 @@ def checkpoint_filter(subset: dict[str, Any] | None, dialect: str) -> tuple[dict
     }
     exact = all(isinstance(v, str) for v in narrowing.values()) and len(narrowing) == len(subset)
     return narrowing or None, exact
+
+
+@dataclass(frozen=True)
+class Match:
+    """An auth filter (`spec`, already checked) for `dialect`; `on(column)` is the SQL condition that a row's JSON
+    `column` (its metadata) satisfies it."""
+
+    spec: dict[str, Any]
+    dialect: str
+
+    def on(self, column: Any) -> ColumnElement[bool]:
+        return _all_of(column, self.spec, self.dialect)
+
+
+def _all_of(column: Any, spec: dict[str, Any], dialect: str) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = []
+    for key, value in spec.items():
+        if key == "$and":
+            clauses.append(and_(*(_all_of(column, group, dialect) for group in value)))
+        elif key == "$or":
+            clauses.append(or_(*(_all_of(column, group, dialect) for group in value)))
+        elif isinstance(value, dict) and "$contains" in value:
+            wanted = value["$contains"]
+            items = wanted if isinstance(wanted, list) else [wanted]
+            clauses.append(_contains(column, key, items, dialect))
+        else:
+            clauses.append(_equals(column, key, value["$eq"] if isinstance(value, dict) else value, dialect))
+    return and_(true(), *clauses)
+
+
+def _pg_member(column: Any, key: str) -> Any:
+    return type_coerce(column, JSONB).op("->")(bindparam(None, key, type_=String))
+
+
+def _jsonb(value: Any) -> Any:
+    return cast(bindparam(None, serde.dumps_str(value), type_=String), JSONB)
+
+
+def _sqlite_value_is(kind: Any, atom: Any, value: Any) -> ColumnElement[bool]:
+    """`kind` and `atom` (json_each's `type` and `atom`) describe a JSON value equal to the scalar `value`."""
+    if value is None:
+        return kind == "null"  # type: ignore[no-any-return]
+    if isinstance(value, bool):
+        return kind == ("true" if value else "false")  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        return and_(kind == "text", atom == value)
+    # json_each gives 1 for true as its atom: the type check keeps {"a": 1} from matching {"a": true}.
+    return and_(kind.in_(("integer", "real")), atom == value)
+
+
+def _equals(column: Any, key: str, value: Any, dialect: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return _pg_member(column, key) == _jsonb(value)  # type: ignore[no-any-return]
+    member = func.json_each(column).table_valued("key", "type", "atom").alias()
+    return (
+        select(literal(1))
+        .select_from(member)
+        .where(member.c.key == key, _sqlite_value_is(member.c.type, member.c.atom, value))
+        .exists()
+    )
+
+
+def _contains(column: Any, key: str, items: list[Any], dialect: str) -> ColumnElement[bool]:
+    """The key holds an array with every one of `items` (scalars) among its elements."""
+    if dialect == "postgresql":
+        member = _pg_member(column, key)
+        return and_(func.jsonb_typeof(member) == "array", member.op("@>")(_jsonb(items)))
+    if not items:
+        member = func.json_each(column).table_valued("key", "type").alias()
+        return select(literal(1)).select_from(member).where(member.c.key == key, member.c.type == "array").exists()
+    clauses = []
+    for item in items:
+        member = func.json_each(column).table_valued("key", "type", "value").alias()
+        element = func.json_each(member.c.value).table_valued("type", "atom").alias()
+        clauses.append(
+            select(literal(1))
+            .select_from(member)
+            .join(element, true())
+            .where(
+                member.c.key == key, member.c.type == "array", _sqlite_value_is(element.c.type, element.c.atom, item)
+            )
+            .exists()
+        )
+    return and_(*clauses) if clauses else false()

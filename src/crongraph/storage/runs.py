@@ -20,7 +20,8 @@ from sqlalchemy.sql.operators import custom_op
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
-from crongraph.storage.tables import UTCDateTime, runs
+from crongraph.storage.filters import Match
+from crongraph.storage.tables import UTCDateTime, runs, threads
 
 INFLIGHT = ("pending", "running")
 TERMINAL = ("success", "error", "timeout", "interrupted")
@@ -43,7 +44,23 @@ _GET = select(runs).where(runs.c.run_id == bindparam("run_id"))
 _GET_ON_THREAD = _GET.where(runs.c.thread_id == bindparam("thread_id"))
 
 
-async def get(conn: AsyncConnection, run_id: str, thread_id: str | None = None) -> Record | None:
+def _thread_visible(visible: Match) -> Any:
+    """Runs are seen through their thread: the thread's metadata must match the auth filter."""
+    return (
+        select(threads.c.thread_id)
+        .where(threads.c.thread_id == runs.c.thread_id, visible.on(threads.c.metadata))
+        .exists()
+    )
+
+
+async def get(
+    conn: AsyncConnection, run_id: str, thread_id: str | None = None, visible: Match | None = None
+) -> Record | None:
+    """The run (on `thread_id` when given); with `visible`, only when its thread's metadata matches."""
+    if visible is not None:
+        params = {"run_id": run_id} if thread_id is None else {"run_id": run_id, "thread_id": thread_id}
+        query = (_GET if thread_id is None else _GET_ON_THREAD).where(_thread_visible(visible))
+        return common.record((await conn.execute(query, params)).first())
     if thread_id is None:
         return common.record((await conn.execute(_GET, {"run_id": run_id})).first())
     return common.record((await conn.execute(_GET_ON_THREAD, {"run_id": run_id, "thread_id": thread_id})).first())
@@ -79,9 +96,16 @@ async def inflight_on_thread(conn: AsyncConnection, thread_id: str) -> list[Reco
 
 
 async def list_inflight(
-    conn: AsyncConnection, *, thread_id: str | None, run_ids: list[str] | None, statuses: tuple[str, ...]
+    conn: AsyncConnection,
+    *,
+    thread_id: str | None,
+    run_ids: list[str] | None,
+    statuses: tuple[str, ...],
+    visible: Match | None = None,
 ) -> list[Record]:
     query = select(runs).where(runs.c.status.in_(statuses))
+    if visible is not None:
+        query = query.where(_thread_visible(visible))
     if thread_id is not None:
         query = query.where(runs.c.thread_id == thread_id)
     if run_ids is not None:
@@ -251,6 +275,11 @@ async def finish(
         return None
     changes = {"status": status, "output": output, "error": error, "updated_at": now, "ended_at": now}
     return {**run, **changes, "lease_expires_at": None}
+
+
+async def set_usage(conn: AsyncConnection, run_id: str, usage: Record) -> None:
+    """The run's token usage (queue/usage.py), written with its outcome."""
+    await conn.execute(update(runs).where(runs.c.run_id == run_id).values(usage=usage))
 
 
 async def cancel_pending(conn: AsyncConnection, run_ids: list[str], now: datetime) -> list[Record]:

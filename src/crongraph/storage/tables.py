@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -133,6 +134,8 @@ runs = Table(
     Column("error", Json),
     Column("cron_id", Id),
     Column("scheduled_for", UTCDateTime),
+    # Tokens of the AI messages the run produced: {input_tokens, output_tokens, total_tokens}; NULL when none.
+    Column("usage", Json),
 )
 Index("ix_runs_queue", runs.c.status, runs.c.priority, runs.c.run_id)
 Index("ix_runs_available", runs.c.status, runs.c.available_at)
@@ -158,8 +161,21 @@ crons = Table(
     Column("missed_policy", String(8), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Cost guards (docs/crons.md). runs_fired counts runs its schedule created, for max_runs; consecutive_failures
+    # counts its runs that ended in error since the last success or re-enable, for pause_after_failures.
+    Column("max_runs", Integer),
+    Column("runs_fired", Integer, nullable=False, server_default="0"),
+    Column("start_time", UTCDateTime),
+    Column("overlap_policy", String(16), nullable=False, server_default="allow"),
+    Column("pause_after_failures", Integer),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("max_tokens_per_day", BigInteger),
+    Column("jitter_seconds", Integer, nullable=False, server_default="0"),
+    # Why the server disabled it (failures, token budget); cleared when someone re-enables it.
+    Column("paused_reason", Text),
 )
 Index("ix_crons_due", crons.c.enabled, crons.c.next_run_date)
+Index("ix_crons_owner", crons.c.user_id, crons.c.enabled)
 Index("ix_crons_thread", crons.c.thread_id)
 Index("ix_crons_assistant", crons.c.assistant_id)
 Index("ix_crons_created", crons.c.created_at)
@@ -174,8 +190,18 @@ cron_fires = Table(
     Column("outcome", String(8), nullable=False),
     Column("run_id", Id),
     Column("detail", Text),
+    # "schedule", "manual" (trigger: scheduled_for is the request's instant, never a whole second, so it cannot
+    # take a scheduled occurrence's key) or "backfill".
+    Column("kind", String(8), nullable=False, server_default="schedule"),
+    # How the run ended and what it cost, written when it ends (the run row may go with its temporary thread).
+    Column("run_status", String(16)),
+    Column("ended_at", UTCDateTime),
+    Column("input_tokens", BigInteger),
+    Column("output_tokens", BigInteger),
+    Column("tokens", BigInteger),
 )
 Index("ix_cron_fires_fired", cron_fires.c.cron_id, cron_fires.c.fired_at)
+Index("ix_cron_fires_ended", cron_fires.c.cron_id, cron_fires.c.ended_at)
 
 # A run's stream events, for replicas other than the one executing it (PostgreSQL; see streams/pg_broker.py).
 # seq counts from 1 and is the SSE event id; the row with seq 0 marks the end of the stream.

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
-from crongraph.storage.filters import json_contains
+from crongraph.storage.filters import Match, json_contains
 from crongraph.storage.tables import threads
 
 # Prebuilt: a thread is read on nearly every request, and building a statement costs more than running it.
@@ -19,13 +19,19 @@ _GET = select(threads).where(threads.c.thread_id == bindparam("thread_id"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 
 
-async def get(conn: AsyncConnection, thread_id: str) -> Record | None:
-    return common.record((await conn.execute(_GET, {"thread_id": thread_id})).first())
+async def get(conn: AsyncConnection, thread_id: str, visible: Match | None = None) -> Record | None:
+    """The thread; with `visible` (an auth filter), only when its metadata matches (else None, as if absent)."""
+    query = _GET if visible is None else _GET.where(visible.on(threads.c.metadata))
+    return common.record((await conn.execute(query, {"thread_id": thread_id})).first())
 
 
-async def get_for_update(conn: AsyncConnection, thread_id: str, dialect: str) -> Record | None:
+async def get_for_update(
+    conn: AsyncConnection, thread_id: str, dialect: str, visible: Match | None = None
+) -> Record | None:
     """Read a thread and hold its row lock until the transaction ends (PostgreSQL; SQLite has one writer)."""
     query = _GET_FOR_UPDATE if dialect == "postgresql" else _GET
+    if visible is not None:
+        query = query.where(visible.on(threads.c.metadata))
     return common.record((await conn.execute(query, {"thread_id": thread_id})).first())
 
 
@@ -69,12 +75,15 @@ async def update_fields(conn: AsyncConnection, thread_id: str, **values: Any) ->
     await common.update_fields(conn, threads, "thread_id", thread_id, values)
 
 
-async def delete_one(conn: AsyncConnection, thread_id: str) -> bool:
-    return (await conn.execute(delete(threads).where(threads.c.thread_id == thread_id))).rowcount > 0
+async def delete_one(conn: AsyncConnection, thread_id: str, visible: Match | None = None) -> bool:
+    statement = delete(threads).where(threads.c.thread_id == thread_id)
+    if visible is not None:
+        statement = statement.where(visible.on(threads.c.metadata))
+    return (await conn.execute(statement)).rowcount > 0
 
 
-def _search_query(ids: list[str] | None, status: str | None) -> Any:
-    query = select(threads)
+def _search_query(ids: list[str] | None, status: str | None, visible: Match | None = None) -> Any:
+    query = select(threads) if visible is None else select(threads).where(visible.on(threads.c.metadata))
     if ids:
         query = query.where(threads.c.thread_id.in_(ids))
     if status:
@@ -99,9 +108,11 @@ async def search(
     offset: int,
     sort_by: str,
     sort_order: str,
+    visible: Match | None = None,
 ) -> list[Record]:
     meta, vals = _filters(dialect, metadata, values)
-    query = common.ordered(_search_query(ids, status), threads, sort_by, sort_order, "thread_id").where(vals.clause)
+    query = common.ordered(_search_query(ids, status, visible), threads, sort_by, sort_order, "thread_id")
+    query = query.where(vals.clause)
     if vals.exact:
         return await common.page(conn, query, meta, "metadata", metadata, limit, offset)
     everything = await common.page(conn, query, meta, "metadata", metadata, 10**9, 0)
@@ -116,9 +127,10 @@ async def count(
     metadata: dict[str, Any] | None,
     values: dict[str, Any] | None,
     status: str | None,
+    visible: Match | None = None,
 ) -> int:
     meta, vals = _filters(dialect, metadata, values)
-    query = _search_query(None, status).where(vals.clause)
+    query = _search_query(None, status, visible).where(vals.clause)
     if vals.exact:
         return await common.count(conn, query, meta, "metadata", metadata)
     rows = common.records((await conn.execute(query.where(meta.clause))).all())

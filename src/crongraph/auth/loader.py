@@ -1,0 +1,55 @@
+"""Import the project's `langgraph_sdk.Auth` instance named by langgraph.json's `auth.path`
+("./auth.py:auth" relative to the project, or "package.module:auth"). Every problem is a ConfigError naming the
+file and what is wrong, so the server refuses to start rather than serve open."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+from langgraph_sdk import Auth
+
+from crongraph.config import ConfigError
+
+
+def load_auth(spec: str, base_dir: Path, config_name: str) -> Auth:
+    """The Auth instance at `spec`, with an `@auth.authenticate` handler. Raises ConfigError."""
+    where = f'{config_name}: "auth.path" ({spec})'
+    location, sep, variable = spec.rpartition(":")
+    if not sep or not location or not variable:
+        raise ConfigError(f"{where}: expected './path/to/file.py:name' or 'package.module:name'.")
+    if location.endswith((".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")):
+        raise ConfigError(f"{where}: JavaScript auth is not supported by crongraph; write it in Python.")
+    try:
+        if "/" in location or location.endswith(".py"):
+            file = (base_dir / location).resolve()
+            if not file.is_file():
+                raise ConfigError(f"{where}: file {file} does not exist.")
+            name = "crongraph_user_auth_" + "_".join(file.with_suffix("").parts[-3:]).replace("-", "_")
+            module_spec = importlib.util.spec_from_file_location(name, file)
+            if module_spec is None or module_spec.loader is None:
+                raise ConfigError(f"{where}: cannot load {file} as Python.")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(location)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        raise ConfigError(
+            f"{where}: importing it raised {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})."
+        ) from None
+    auth = getattr(module, variable, None)
+    if not isinstance(auth, Auth):
+        found = "nothing" if auth is None else f"a {type(auth).__name__}"
+        raise ConfigError(f"{where}: '{variable}' is {found}; expected a langgraph_sdk.Auth() instance.")
+    if auth._authenticate_handler is None:
+        raise ConfigError(
+            f"{where}: the Auth object has no @auth.authenticate handler; without one no request can be authenticated."
+        )
+    return auth

@@ -1,0 +1,277 @@
+"""Cron cost guards: how one occurrence of a cron becomes a run (overlap policy, jitter, the fire log), and what
+happens when a cron's run ends (its outcome and tokens in the fire log, pause on failures or token budget,
+release of a buffered run).
+
+Invariants:
+- Every run a cron creates (scheduled, manual trigger, backfill) is created by `fire` inside the caller's
+  transaction, together with its fire-log row (primary key (cron_id, scheduled_for)): both commit or neither.
+  `fire` returns the runs its strategy or overlap policy cancelled; the caller passes them to
+  `RunService.after_commit` after commit, or their executors would not hear of the cancel in time.
+- An occurrence that creates no run (overlap skip, busy thread with `reject`, deleted assistant) is a `skipped`
+  fire-log row whose detail says why: nothing is dropped silently.
+- When a cron's run ends, one transaction writes its status and tokens on its fire-log row (once: a row with an
+  outcome is not written again), updates the cron's consecutive failures, and disables the cron with a
+  `paused_reason` when `pause_after_failures` or `max_tokens_per_day` is exceeded. The hook runs after the run's
+  outcome committed; a crash in between leaves that one run uncounted (its run row still has its usage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from crongraph import notify
+from crongraph.errors import CrongraphError
+from crongraph.observability import events
+from crongraph.schedules.policy import OverlapPolicy, jitter_delay
+from crongraph.services.context import ServiceContext
+from crongraph.services.runs import CRON, RunService
+from crongraph.storage import crons, threads
+from crongraph.storage.common import Record
+
+log = logging.getLogger("crongraph.cron_guards")
+
+# Keys of a cron's payload that describe the schedule and its guards, not the run it creates.
+CRON_KEYS = (
+    "schedule",
+    "timezone",
+    "end_time",
+    "enabled",
+    "on_run_completed",
+    "missed_policy",
+    "max_runs",
+    "start_time",
+    "overlap_policy",
+    "pause_after_failures",
+    "max_tokens_per_day",
+    "jitter_seconds",
+)
+# Run outcomes that count as failures for pause_after_failures.
+FAILED = ("error", "timeout")
+Cancels = list[tuple[str, str]]
+
+
+def run_body(cron: Record) -> dict[str, Any]:
+    """The run a cron creates: its payload, minus the keys that describe the schedule."""
+    payload = dict(cron["payload"])
+    for key in CRON_KEYS:
+        payload.pop(key, None)
+    payload["metadata"] = {**(cron["metadata"] or {}), **(payload.get("metadata") or {})}
+    if cron["thread_id"] is None:
+        payload["on_completion"] = cron["on_run_completed"] or "delete"
+        payload.pop("multitask_strategy", None)
+    return payload
+
+
+def jittered(cron: Record, slot: datetime, run: Record) -> datetime | None:
+    """When the run of a scheduled occurrence may start with the cron's jitter: the slot plus its delay, or at
+    once if it was created later than that; None without jitter_seconds."""
+    jitter = cron.get("jitter_seconds") or 0
+    if not jitter:
+        return None
+    start: datetime = max(run["available_at"], slot + jitter_delay(cron["cron_id"], slot, jitter))
+    return start
+
+
+class CronGuards:
+    def __init__(self, ctx: ServiceContext, runs: RunService) -> None:
+        self.ctx = ctx
+        self.runs = runs
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Counters for /metrics (runtime.metrics()["cron_guards"]).
+        self.counters: dict[str, int] = {
+            "overlap_skipped": 0,
+            "overlap_cancelled": 0,
+            "buffered": 0,
+            "paused_failures": 0,
+            "paused_budget": 0,
+            "manual_fires": 0,
+            "backfill_fires": 0,
+            "runs_ended": 0,
+            "tokens": 0,
+        }
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.counters)
+
+    # Creating a cron's run
+
+    async def fire(
+        self,
+        conn: Any,
+        cron: Record,
+        slot: datetime,
+        now: datetime,
+        *,
+        kind: str = "schedule",
+        fill: bool = False,
+    ) -> tuple[Record | None, Cancels]:
+        """Create the run of one occurrence inside `conn`'s transaction and log it; (None, cancels) when the
+        occurrence was skipped (logged with the reason).
+
+        `kind` "manual" or "backfill" is an explicit request: the overlap policy and jitter do not apply, and a
+        refusal (deleted assistant, busy thread with `reject`) raises instead of being logged, so the request
+        fails and changes nothing. A backfill's runs queue on the cron's thread whatever its multitask strategy
+        (they would cancel or refuse one another). `fill`: the occurrence already has a fire-log row without a
+        run (skipped or failed), which becomes this run's."""
+        explicit = kind != "schedule"
+        cancels: Cancels = []
+        hold = False
+        if not explicit:
+            verdict = await self._overlap(conn, cron, now)
+            if isinstance(verdict, str):
+                self.counters["overlap_skipped"] += 1
+                await crons.record_fire(conn, cron["cron_id"], slot, now, "skipped", detail=verdict, kind=kind)
+                events.cron_not_fired(cron["cron_id"], slot, now, "skipped", verdict)
+                return None, []
+            hold, cancels = verdict
+        body = run_body(cron)
+        if kind == "backfill" and cron["thread_id"] is not None:
+            body["multitask_strategy"] = "enqueue"
+        marks = {"cron_id": cron["cron_id"], "cron_scheduled_for": slot.isoformat()}
+        if kind != "schedule":
+            marks["cron_fire_kind"] = kind
+        try:
+            async with conn.begin_nested():
+                run, cancelled = await self.runs.create_in(
+                    conn,
+                    cron["thread_id"],
+                    body,
+                    priority=CRON,
+                    extra_metadata=marks,
+                    cron=(cron["cron_id"], slot),
+                )
+        except CrongraphError as exc:
+            if explicit:
+                raise
+            # A busy thread with multitask_strategy "reject", a deleted assistant: visible in the fire log.
+            await crons.record_fire(conn, cron["cron_id"], slot, now, "skipped", detail=exc.detail, kind=kind)
+            events.cron_not_fired(cron["cron_id"], slot, now, "skipped", exc.detail)
+            return None, cancels
+        start = crons.HELD if hold else (None if explicit else jittered(cron, slot, run))
+        if start is not None:
+            run["available_at"] = start
+            await crons.set_available_at(conn, run["run_id"], start)
+            self.counters["buffered"] += hold
+        if fill:
+            await crons.fill_fire(conn, cron["cron_id"], slot, now, run["run_id"], kind)
+        else:
+            await crons.record_fire(conn, cron["cron_id"], slot, now, "created", run_id=run["run_id"], kind=kind)
+        if explicit:
+            self.counters[f"{kind}_fires"] = self.counters.get(f"{kind}_fires", 0) + 1
+        return run, cancels + cancelled
+
+    async def _overlap(self, conn: Any, cron: Record, now: datetime) -> str | tuple[bool, Cancels]:
+        """The overlap policy's verdict: a reason to skip, or (hold the new run, runs cancelled)."""
+        policy = OverlapPolicy(cron.get("overlap_policy") or OverlapPolicy.ALLOW)
+        if policy is OverlapPolicy.ALLOW:
+            return False, []
+        inflight = await crons.inflight_runs(conn, cron["cron_id"])
+        if not inflight:
+            return False, []
+        running = [r for r in inflight if r["status"] == "running"]
+        waiting = [r for r in inflight if r["status"] == "pending"]
+        if policy is OverlapPolicy.SKIP:
+            first = inflight[0]
+            return f"overlap_policy skip: this cron's run {first['run_id']} is still {first['status']}"
+        if policy is OverlapPolicy.BUFFER_ONE:
+            if waiting and not running and await crons.release_held(conn, cron["cron_id"], now):
+                # The run that held it ended without releasing it (a crash between its end and its hook).
+                await self.ctx.notifier.notify(notify.RUNS, waiting[0]["run_id"])
+            if waiting:
+                return f"overlap_policy buffer_one: this cron's run {waiting[0]['run_id']} already waits"
+            # On a thread the new run queues behind the running one by itself; a new thread needs holding.
+            return cron["thread_id"] is None, []
+        self.counters["overlap_cancelled"] += len(inflight)
+        cancels = await self.runs.supersede_in(conn, inflight, "interrupt")
+        for thread_id in {r["thread_id"] for r in waiting} - {r["thread_id"] for r in running}:
+            if cron["thread_id"] is None:
+                await threads.update_fields(conn, thread_id, status="idle", updated_at=now)
+        return False, cancels
+
+    # When a cron's run ends
+
+    def on_run_finished(self, run: Record) -> None:
+        """Executor and reaper finished hook (synchronous): the guard's transaction runs in a task."""
+        if not run.get("cron_id") or run.get("scheduled_for") is None:
+            return
+        task = asyncio.create_task(self._ended_quietly(run), name=f"cron-guard-{run['run_id']}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _ended_quietly(self, run: Record) -> None:
+        try:
+            await self.run_ended(run)
+        except Exception:
+            log.exception("cron %s: recording the end of run %s failed", run.get("cron_id"), run.get("run_id"))
+
+    async def run_ended(self, run: Record) -> Record | None:
+        """Record the end of a cron's run and apply the guards, in one transaction. Returns the changes made to
+        the cron (None when the cron is gone or the run was already counted)."""
+        cron_id, status = run["cron_id"], run["status"]
+        now = self.ctx.clock.now()
+        usage = run.get("usage") or None
+        released: str | None = None
+        reason: str | None = None
+        async with self.ctx.db.write() as conn:
+            cron = await crons.get_for_update(conn, cron_id, self.ctx.dialect)
+            if cron is None:
+                return None
+            ended_at = run.get("ended_at") or now
+            if not await crons.fire_ended(
+                conn, cron_id, run["scheduled_for"], status=status, ended_at=ended_at, usage=usage
+            ):
+                return None
+            self.counters["runs_ended"] += 1
+            self.counters["tokens"] += int((usage or {}).get("total_tokens") or 0)
+            if cron["overlap_policy"] == OverlapPolicy.BUFFER_ONE and not [
+                r for r in await crons.inflight_runs(conn, cron_id) if r["status"] == "running"
+            ]:
+                released = await crons.release_held(conn, cron_id, now)
+            changes: Record = {}
+            failures = cron["consecutive_failures"]
+            if status in FAILED:
+                failures += 1
+            elif status == "success":
+                failures = 0
+            if failures != cron["consecutive_failures"]:
+                changes["consecutive_failures"] = failures
+            if cron["enabled"]:
+                reason = await self._pause_reason(conn, cron, run, failures, now)
+            if reason is not None:
+                changes.update(enabled=False, paused_reason=reason, updated_at=now)
+            if changes:
+                await crons.update_fields(conn, cron_id, **changes)
+        if released is not None:
+            await self.ctx.notifier.notify(notify.RUNS, released)
+        if reason is not None:
+            log.warning("cron %s paused: %s", cron_id, reason)
+            events.cron_paused(cron_id, reason)
+        return changes
+
+    async def _pause_reason(self, conn: Any, cron: Record, run: Record, failures: int, now: datetime) -> str | None:
+        limit = cron.get("pause_after_failures")
+        if limit and failures >= limit and run["status"] in FAILED:
+            self.counters["paused_failures"] += 1
+            error = run.get("error") or {}
+            last = f"{error.get('error', run['status'])}: {error.get('message', '')}".rstrip(": ")
+            return (
+                f"pause_after_failures: {failures} consecutive runs ended in error (limit {limit}); "
+                f"last error in run {run['run_id']}: {last}"
+            )
+        budget = cron.get("max_tokens_per_day")
+        if budget:
+            used = await crons.tokens_since(conn, cron["cron_id"], now - timedelta(days=1))
+            if used > budget:
+                self.counters["paused_budget"] += 1
+                return (
+                    f"max_tokens_per_day: {used} tokens in the last 24 hours exceed the budget of {budget} "
+                    f"(last run {run['run_id']})"
+                )
+        return None
