@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 2024
 
-.PHONY: run test test-py test-js check format bench clean
+.PHONY: run test test-py test-js check format bench fuzz clean
 
 # `make run` needs only crongraph and its runtime dependencies; the test tools come with `make test`/`make check`.
 RUN_STAMP  := $(VENV)/.installed-run
@@ -58,6 +58,12 @@ bench: $(TEST_STAMP) benchmarks/js/node_modules/.installed  ## the README's figu
 	$(BIN)/python benchmarks/crons.py
 	$(BIN)/python benchmarks/thread_stream.py
 	$(BIN)/python benchmarks/soak.py
+
+fuzz: $(STAMP)  ## a longer, randomly seeded fuzzing pass over /openapi.json on both backends (no 5xx allowed)
+	CRONGRAPH_FUZZ_EXAMPLES=$${CRONGRAPH_FUZZ_EXAMPLES:-50} CRONGRAPH_FUZZ_SEED=$${CRONGRAPH_FUZZ_SEED:-$$RANDOM$$RANDOM} \
+	  $(BIN)/python -m pytest -q tests/e2e/test_fuzz_openapi.py
+	CRONGRAPH_FUZZ_EXAMPLES=$${CRONGRAPH_FUZZ_EXAMPLES:-50} CRONGRAPH_FUZZ_SEED=$${CRONGRAPH_FUZZ_SEED:-$$RANDOM$$RANDOM} \
+	  $(BIN)/python -m pytest -q --backend=postgres tests/e2e/test_fuzz_openapi.py
 
 clean:
 	rm -rf $(VENV) .crongraph tests/js/node_modules benchmarks/js/node_modules

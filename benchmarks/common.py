@@ -36,7 +36,8 @@ def server(url: str | None, **kwargs: object) -> Iterator[str]:
         yield url
         return
     with tempfile.TemporaryDirectory() as tmp:
-        proc = ServerProcess(data_dir=Path(tmp) / "data", config=BENCH_CONFIG, **kwargs).start()  # type: ignore[arg-type]
+        kwargs.setdefault("config", BENCH_CONFIG)
+        proc = ServerProcess(data_dir=Path(tmp) / "data", **kwargs).start()  # type: ignore[arg-type]
         assert proc.process is not None
         LOCAL_PID[proc.url] = proc.process.pid
         try:

@@ -2,6 +2,7 @@
 
     python benchmarks/runs.py                 # starts a crongraph (SQLite) and measures it
     python benchmarks/runs.py --url http://127.0.0.1:2024 --assistant agent   # e.g. the reference server
+    python benchmarks/runs.py --auth          # the same server with custom auth (benchmarks/graphs/auth.py)
 
 Prints: runs.wait and runs.stream medians for a trivial one-node graph (a fresh thread per run, created outside
 the timing), stateless runs.wait, and the drain rate of a backlog of background runs.
@@ -12,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from common import LOCAL_PID, cpu_seconds, parser, server, summary
+from common import BENCH_CONFIG, LOCAL_PID, cpu_seconds, parser, server, summary
 from langgraph_sdk import get_client
 
 
-async def measure(url: str, assistant: str, n: int, backlog: int, pid: int | None) -> None:
-    client = get_client(url=url, timeout=600)
+async def measure(url: str, assistant: str, n: int, backlog: int, pid: int | None, token: str | None = None) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    client = get_client(url=url, timeout=600, headers=headers)
     inp = {"value": 1}
     for _ in range(20):  # warm up
         await client.runs.wait((await client.threads.create())["thread_id"], assistant, input=inp)
@@ -89,10 +91,17 @@ def main() -> None:
     p = parser(__doc__ or "")
     p.add_argument("-n", type=int, default=200, help="samples per latency figure")
     p.add_argument("--backlog", type=int, default=3000)
+    p.add_argument(
+        "--auth",
+        action="store_true",
+        help="custom auth: start crongraph with benchmarks/graphs/auth.py (or, with --url, send a bearer token)",
+    )
     args = p.parse_args()
-    with server(args.url) as url:
-        print(f"server: {url}")
-        asyncio.run(measure(url, args.assistant, args.n, args.backlog, LOCAL_PID.get(url)))
+    extra = {"config": BENCH_CONFIG.with_name("langgraph.auth.json")} if args.auth and not args.url else {}
+    with server(args.url, **extra) as url:
+        print(f"server: {url}" + (" (custom auth)" if args.auth else ""))
+        token = "bench-user" if args.auth else None
+        asyncio.run(measure(url, args.assistant, args.n, args.backlog, LOCAL_PID.get(url), token))
 
 
 if __name__ == "__main__":

@@ -171,6 +171,7 @@ def _banner(settings: Settings, project: ProjectConfig, graph_ids: list[str], de
     lines = [
         f"crongraph {__version__} {'dev' if dev else 'serve'}",
         f"  API:     {url}      docs: {url}/docs",
+        *([] if project.http.disable_runs else [f"  Crons:   {url}/dashboard   (the cron dashboard, in your browser)"]),
         f"  Graphs:  {', '.join(graph_ids)}   from {source}",
         f"  Data:    {_redact(data)}",
         f"  Try:     curl -s {url}/runs/wait -H 'content-type: application/json' -d '{example}'",

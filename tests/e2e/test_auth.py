@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from langgraph_sdk import get_client
-from langgraph_sdk.errors import NotFoundError
 
 from tests.support.server import ROOT, ServerProcess
 

@@ -418,7 +418,7 @@ async def test_per_owner_limits(server_factory: Any) -> None:
     srv = server_factory(env={"CRONGRAPH_MAX_CRONS_PER_OWNER": "2", "CRONGRAPH_MIN_CRON_INTERVAL_SECONDS": "60"})
     client = get_client(url=srv.url)
     async with httpx.AsyncClient(base_url=srv.url) as raw:
-        fast = await raw.post("/runs/crons", json={"assistant_id": "agent", "schedule": "*/10 * * * * *"})
+        fast = await raw.post("/runs/crons", json={"assistant_id": "agent", "schedule": "* * * * * */10"})
         assert fast.status_code == 422
         assert "fires every 10 seconds" in fast.json()["detail"]
         assert "CRONGRAPH_MIN_CRON_INTERVAL_SECONDS" in fast.json()["detail"]

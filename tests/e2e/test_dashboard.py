@@ -444,3 +444,36 @@ def test_unknown_cron_and_bad_requests(watched: Watched, sdk: Any, dash: ServerP
         assert answer.status_code == 422 and named in answer.json()["detail"], answer.text
     with pytest.raises(UnprocessableEntityError):
         sdk.http.post("/dashboard/api/describe", json={"schedules": [{"schedule": "x" * 5000}]})
+
+
+def test_with_auth_the_dashboard_asks_for_a_token_and_shows_only_that_users_crons(
+    watched: Watched, server_factory: Callable[..., ServerProcess], shots: Path
+) -> None:
+    project = Path(__file__).resolve().parents[1] / "fixtures" / "auth_project" / "langgraph.json"
+    secured = server_factory(config=project)
+    watched.origin = secured.url
+    watched.allow_status(401)  # the API's answer before the token is given
+    made = {}
+    for user in ("alice", "bob"):
+        client = get_sync_client(url=secured.url, headers={"Authorization": f"Bearer {user}-token"})
+        thread = client.threads.create()
+        made[user] = client.crons.create_for_thread(thread["thread_id"], "whoami", schedule="0 9 * * *", input={})
+        client.http.client.close()
+
+    page = watched.open()
+    response = page.goto(f"{secured.url}/dashboard")
+    assert response is not None and response.status == 200  # the shell loads without a token...
+    expect(page.locator("#token-message")).to_have_text(  # ...and its first API call asks for one
+        "This server asks for a token: paste a bearer token to see your crons."
+    )
+    page.get_by_label("API token", exact=True).fill("alice-token")
+    page.get_by_role("button", name="Use token").click()
+    expect(row_of(page, made["alice"]["cron_id"])).to_be_visible()
+    expect(page.locator("#crons-body tr")).to_have_count(1)  # bob's cron is not hers to see
+    expect(page.locator("#token-form")).to_be_hidden()
+    page.screenshot(path=shots / "list-auth.png")
+    page.goto(f"{secured.url}/dashboard/crons/{made['alice']['cron_id']}")
+    expect(page.locator("#cron-schedule")).to_have_text("0 9 * * *")
+    watched.allow_status(404)
+    page.goto(f"{secured.url}/dashboard/crons/{made['bob']['cron_id']}")
+    expect(page.locator("#cron-schedule")).to_have_text("Cron not found.")

@@ -35,7 +35,9 @@ def oracle(doc: dict[str, Any], spec: dict[str, Any]) -> bool:
     def same(a: Any, b: Any) -> bool:
         if isinstance(a, bool) or isinstance(b, bool):
             return a is b
-        return bool(a == b) and type(a) in (int, float) == (type(b) in (int, float)) if a == b else False
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            return bool(a == b)
+        return type(a) is type(b) and bool(a == b)
 
     for key, value in spec.items():
         if key == "$or":

@@ -59,7 +59,8 @@ async def put_item(body: StorePut, rt: RuntimeDep) -> Response:
     # No `ttl` in the body gives the item store.ttl.default_ttl (the official clients leave out a ttl they were not
     # given); an explicit null keeps it forever, as the wire contract says.
     ttl: Any = body.ttl if "ttl" in body.model_fields_set else NOT_PROVIDED
-    asked = {"namespace": namespace, "key": body.key, "value": body.value, "index": body.index, "ttl": body.ttl}
+    asked: dict[str, Any] = {"namespace": namespace, "key": body.key, "value": body.value, "index": body.index}
+    asked["ttl"] = body.ttl
     await store_allowed("put", asked)
     namespace = _check_namespace(list(asked["namespace"] or ()))
     await rt.store.aput(namespace, str(asked["key"]), asked["value"], index=asked["index"], ttl=ttl)

@@ -112,7 +112,7 @@ class Authenticator:
             if self._is_async:
                 result = await self._fn(**args)
             else:
-                result = await run_in_threadpool(self._fn, **args)
+                result = await run_in_threadpool(self._fn, **args)  # type: ignore[arg-type]
         except Auth.exceptions.HTTPException as exc:
             if not 400 <= exc.status_code < 500:
                 raise  # a 5xx of its own is a failure like any other: answered 500, logged

@@ -2,7 +2,8 @@
 
 Which requests are authenticated, as in the reference:
 - the health and description routes are public: `/`, `/ok`, `/info`, `/metrics`, `/docs`, `/openapi.json`
-  (and `/redoc`), at the root or under `http.mount_prefix`;
+  (and `/redoc`), at the root or under `http.mount_prefix`, and the dashboard's page shells and static files
+  (`/dashboard`, `/dashboard/crons/{id}`, `/dashboard/static/…`: no data; their script calls the API with a token);
 - the project's own routes (`http.app`) only with `http.enable_custom_route_auth` (their handlers then find the
   user in `request.user` and the permissions in `request.auth.scopes`);
 - every other path: assistants, threads, runs, crons, the store, the thread-stream protocol, and unknown paths
@@ -30,6 +31,9 @@ from crongraph.auth.handlers import Handlers
 log = logging.getLogger("crongraph.auth")
 
 PUBLIC = frozenset({"/", "/ok", "/info", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+# The dashboard's page shells and static files hold no data: their script reads it through the API with the token
+# the reader pastes (a browser navigation cannot send one), so they must load before it is given.
+PUBLIC_DASHBOARD = ("/dashboard", "/dashboard/", "/dashboard/crons/", "/dashboard/static/")
 
 
 class AuthMiddleware:
@@ -63,6 +67,8 @@ class AuthMiddleware:
         route_path = self._route_path(scope["path"])
         if self.custom_routes and self._is_custom(scope, route_path):
             return self.custom_route_auth
+        if route_path in PUBLIC_DASHBOARD[:2] or route_path.startswith(PUBLIC_DASHBOARD[2:]):
+            return False
         return route_path not in PUBLIC
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

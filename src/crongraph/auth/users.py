@@ -11,6 +11,7 @@ Imports nothing of ours.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -95,7 +96,7 @@ class AuthUser:
     def items(self) -> Any:
         return self.dict().items()
 
-    def model_dump(self, **_: Any) -> dict[str, Any]:
+    def model_dump(self, **_: Any) -> builtins.dict[str, Any]:
         return self.stored()
 
     def __getattr__(self, name: str) -> Any:
@@ -118,7 +119,7 @@ class AuthUser:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def stored(self) -> dict[str, Any]:
+    def stored(self) -> builtins.dict[str, Any]:
         """The JSON form kept in a run's config (`langgraph_auth_user`) and a cron's payload."""
         safe = _json_safe(self.dict())
         assert isinstance(safe, dict)

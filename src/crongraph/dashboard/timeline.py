@@ -4,10 +4,11 @@ The browser sends the crons it can see (it read them through the public API, so 
 this module only computes, it reads nothing from storage. Schedules are parsed by the cron service's own parser,
 so the dashboard shows exactly the occurrences the scheduler will fire.
 
-Bounded work on the event loop: each cron contributes at most EXACT_CAP exactly computed occurrences (~10 µs
-each); a cron with more in the window is "frequent" and counted per bucket with the expression's approximate
-counter (DST shifts ignored, at most one hour off per transition). Results are shared between crons with the same
-(schedule, zone, end) and the loop is yielded to every YIELD_EVERY crons, so 1,000 crons never hold it for long.
+Bounded work on the event loop: each (schedule, zone) contributes at most EXACT_CAP exactly computed occurrences
+(~10 µs each); one with more in the window is "frequent" and counted per bucket with the expression's approximate
+counter (DST shifts ignored, at most one hour off per transition). Fires are computed once per (schedule, zone)
+and clock bucket and shared by every cron and request until the clock enters the next bucket (_WindowCache), and
+the loop is yielded to every YIELD_EVERY crons, so 1,000 crons never hold it for long.
 """
 
 from __future__ import annotations
@@ -75,40 +76,84 @@ def describe_all(items: Sequence[tuple[str, str | None]]) -> list[dict[str, str 
     return out
 
 
+@dataclass(frozen=True)
+class _Fires:
+    """One (schedule, zone)'s fires over a window: exact instants, or estimated counts per bucket when frequent;
+    neither when the schedule does not parse."""
+
+    times: tuple[datetime, ...] = ()
+    approx: tuple[int, ...] | None = None
+    invalid: bool = False
+
+
+class _WindowCache:
+    """Fires per (schedule, zone) over the window (origin, origin + hours + one bucket], kept until the clock
+    moves to the next bucket: every request in the meantime (each open dashboard refreshes its timeline) only
+    filters them. Bounded: cleared past MAX_ENTRIES schedules."""
+
+    MAX_ENTRIES = 50_000
+
+    def __init__(self) -> None:
+        self.window: tuple[datetime, int, int] | None = None
+        self.entries: dict[tuple[str, str | None], _Fires] = {}
+
+    def get(self, window: tuple[datetime, int, int], schedule: str, timezone: str | None) -> _Fires:
+        if window != self.window or len(self.entries) > self.MAX_ENTRIES:
+            self.window, self.entries = window, {}
+        key = (schedule, timezone)
+        found = self.entries.get(key)
+        if found is None:
+            found = self.entries[key] = _compute(schedule, timezone, *window)
+        return found
+
+
+_cache = _WindowCache()
+
+
+def _compute(schedule: str, timezone: str | None, origin: datetime, hours: int, bucket_minutes: int) -> _Fires:
+    step = timedelta(minutes=bucket_minutes)
+    span_end = origin + timedelta(hours=hours) + step
+    try:
+        expr, tz = _parse(schedule, timezone)
+    except InvalidInput:
+        return _Fires(invalid=True)
+    times = expr.occurrences_between(origin, span_end, tz, EXACT_CAP)
+    if len(times) < EXACT_CAP:
+        return _Fires(times=tuple(times))
+    n = hours * 60 // bucket_minutes + 1
+    return _Fires(
+        approx=tuple(expr.approx_count_between(origin + step * i, origin + step * (i + 1), tz) for i in range(n))
+    )
+
+
 def _counts(
-    ref: CronRef, start: datetime, origin: datetime, end: datetime, step: timedelta, n: int
+    ref: CronRef, fires: _Fires, start: datetime, origin: datetime, end: datetime, step: timedelta, n: int
 ) -> tuple[list[int], bool]:
-    """Fires in (start, end] per bucket (bucket i begins at origin + i × step) for one cron, and whether they
-    were estimated (a frequent cron)."""
+    """Fires of one cron in (start, min(end, its end_time)] per bucket (bucket i begins at origin + i × step),
+    and whether they were estimated (a frequent cron)."""
     counts = [0] * n
     stop = min(end, ref.end_time) if ref.end_time is not None else end
-    try:
-        expr, tz = _parse(ref.schedule, ref.timezone)
-    except InvalidInput:
+    if fires.invalid:
         # A schedule this server cannot parse (written by a newer version): its stored next fire is all we know.
         if ref.next_run_date is not None and start < ref.next_run_date <= stop:
             counts[min(n - 1, int((ref.next_run_date - origin) / step))] += 1
         return counts, False
-    if stop <= start:
-        return counts, False
-    times = expr.occurrences_between(start, stop, tz, EXACT_CAP)
-    if len(times) < EXACT_CAP:
-        for t in times:
-            # Occurrences are in (start, stop]; one exactly at the window's end belongs to the last bucket.
+    if fires.approx is not None:
+        for i in range(n):
+            if origin + step * i < stop:
+                counts[i] = fires.approx[i]
+        return counts, True
+    for t in fires.times:
+        if start < t <= stop:
+            # One exactly at the window's end belongs to the last bucket.
             counts[min(n - 1, int((t - origin) / step))] += 1
-        return counts, False
-    for i in range(n):
-        lo = max(origin + step * i, start)
-        hi = min(origin + step * (i + 1), stop)
-        if hi > lo:
-            counts[i] = expr.approx_count_between(lo, hi, tz)
-    return counts, True
+    return counts, False
 
 
 async def timeline(refs: Sequence[CronRef], start: datetime, hours: int, bucket_minutes: int) -> dict[str, object]:
     """Fires of `refs` in (start, start + hours], in buckets of `bucket_minutes`:
     `{start, end, bucket_minutes, buckets: [{start, fires, crons, estimated, sample: [cron_id ≤ 5]}],
-    frequent: [cron_id]}`. Times are UTC datetimes. `fires`, `crons` and `sample` count the crons with at most
+    frequent: [cron_id]}`. Times are UTC datetimes. `fires`, `crons` and `sample` count the crons with fewer than
     EXACT_CAP fires in the window, exactly; `estimated` is the approximate fires of the others (`frequent`)."""
     step = timedelta(minutes=bucket_minutes)
     # Buckets are aligned to the clock (09:00, 09:15, ...) so a burst at 09:00 is one bar with a readable time;
@@ -116,16 +161,13 @@ async def timeline(refs: Sequence[CronRef], start: datetime, hours: int, bucket_
     origin = start.replace(second=0, microsecond=0) - timedelta(minutes=start.minute % bucket_minutes)
     n = hours * 60 // bucket_minutes + (1 if origin < start else 0)
     end = start + timedelta(hours=hours)
+    window = (origin, hours, bucket_minutes)
     buckets = [Bucket(origin + step * i) for i in range(n)]
     frequent: list[str] = []
-    cache: dict[tuple[str, str | None, datetime | None, datetime | None], tuple[list[int], bool]] = {}
     for index, ref in enumerate(refs):
         if index and index % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let the scheduler and the API run between slices of this work
-        key = (ref.schedule, ref.timezone, ref.end_time, ref.next_run_date)
-        if key not in cache:
-            cache[key] = _counts(ref, start, origin, end, step, n)
-        counts, estimated = cache[key]
+        counts, estimated = _counts(ref, _cache.get(window, ref.schedule, ref.timezone), start, origin, end, step, n)
         if estimated:
             frequent.append(ref.cron_id)
         for bucket, count in zip(buckets, counts, strict=True):

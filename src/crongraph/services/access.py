@@ -30,7 +30,7 @@ async def allowed(ctx: ServiceContext, resource: str, action: str, value: dict[s
 def caller_identity() -> str | None:
     """The current caller's identity, or None outside an authenticated request."""
     caller = context.current()
-    return caller.user.identity if caller is not None else None  # type: ignore[no-any-return]
+    return str(caller.user.identity) if caller is not None else None
 
 
 def run_identity() -> dict[str, Any] | None:

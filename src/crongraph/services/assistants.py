@@ -102,9 +102,11 @@ class AssistantService:
         if body.get("graph_id") is not None:
             self._check_graph(body["graph_id"])
         asked = {k: body.get(k) for k in ("graph_id", "config", "context", "metadata", "name")}
-        asked.update(assistant_id=assistant_id, version=None)
+        asked.update(assistant_id=assistant_id, version=None, metadata=dict(body.get("metadata") or {}))
         visible = await allowed(self.ctx, "assistants", "update", asked)
-        body = {**body, **{k: asked.get(k) for k in ("config", "context", "metadata", "name")}}
+        body = {**body, **{k: asked.get(k) for k in ("config", "context", "name")}}
+        if asked["metadata"] or body.get("metadata") is not None:
+            body["metadata"] = asked["metadata"]
         changes = {
             k: body[k] for k in ("graph_id", "name", "description", "config", "context") if body.get(k) is not None
         }

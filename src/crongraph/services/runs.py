@@ -437,7 +437,7 @@ class RunService:
         return run
 
     async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Record]:
-        visible = await allowed(self.ctx, "threads", "search", {"thread_id": thread_id, "metadata": None})
+        visible = await allowed(self.ctx, "threads", "search", {"thread_id": thread_id, "metadata": {}})
         async with self.ctx.db.read() as conn:
             if await threads.get(conn, thread_id, visible) is None:
                 raise NotFound(f"Thread with ID '{thread_id}' not found")

@@ -67,7 +67,7 @@ class ThreadService:
         metadata = dict(body.get("metadata") or {})
         if body.get("graph_id"):
             metadata["graph_id"] = body["graph_id"]
-        asked = {"thread_id": thread_id, "metadata": metadata, "if_exists": body.get("if_exists")}
+        asked: dict[str, Any] = {"thread_id": thread_id, "metadata": metadata, "if_exists": body.get("if_exists")}
         asked["ttl"] = body.get("ttl")
         visible = await allowed(self.ctx, "threads", "create", asked)
         metadata = dict(asked.get("metadata") or {})  # as the auth handler left it (an owner stamped, say)
@@ -126,10 +126,11 @@ class ThreadService:
         return found
 
     async def update(self, thread_id: str, body: dict[str, Any]) -> Record:
-        asked = {"thread_id": thread_id, "metadata": body.get("metadata")}
+        # Never None: the templates' handlers do `value.setdefault("metadata", {})["owner"] = ...`.
+        asked = {"thread_id": thread_id, "metadata": dict(body.get("metadata") or {})}
         visible = await allowed(self.ctx, "threads", "update", asked)
-        if asked.get("metadata") is not None:
-            body = {**body, "metadata": asked["metadata"]}
+        if asked.get("metadata") or body.get("metadata") is not None:
+            body = {**body, "metadata": asked.get("metadata") or {}}
         async with self.ctx.db.write() as conn:
             current = await threads.get(conn, thread_id, visible)
             if current is None:
@@ -155,9 +156,10 @@ class ThreadService:
         await self.ctx.persistence.checkpointer.adelete_thread(thread_id)
 
     async def _search_filter(self, body: dict[str, Any]) -> Any:
-        asked = {
+        asked: dict[str, Any] = {
             k: body.get(k) for k in ("metadata", "values", "status", "limit", "offset", "ids") if k in body
         }
+        asked["metadata"] = dict(asked.get("metadata") or {})
         return await allowed(self.ctx, "threads", "search", asked)
 
     async def search(self, body: dict[str, Any]) -> list[Record]:

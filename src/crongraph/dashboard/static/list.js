@@ -4,7 +4,7 @@
 
 (() => {
   const { t, el, svg, api, wall, fromNow, num } = CG;
-  const PAGE = 250;
+  const PAGE = 100;
   const LIST_EVERY_MS = 4000;
   const TIMELINE_EVERY_MS = 60000;
   const TIMELINE_MAX_CRONS = 5000;
@@ -45,7 +45,7 @@
   async function describe(crons) {
     const missing = [];
     for (const c of crons) {
-      const key = `${c.schedule}\u0000${c.timezone || ""}`;
+      const key = wordsKey(c);
       if (!state.words.has(key)) missing.push([key, { schedule: c.schedule, timezone: c.timezone }]);
     }
     if (!missing.length) return;
@@ -53,24 +53,30 @@
     const result = await api("POST", "/dashboard/api/describe", { schedules: unique.map(([, v]) => v) });
     unique.forEach(([key], i) => state.words.set(key, result.items[i].description || result.items[i].error || ""));
   }
-  function words(cron) { return state.words.get(`${cron.schedule}\u0000${cron.timezone || ""}`) || ""; }
+  function wordsKey(cron) { return `${cron.schedule}\u0000${cron.timezone || ""}`; }
+  function words(cron) { return state.words.get(wordsKey(cron)) || ""; }
 
   async function loadPage() {
     // The assistants' names are asked for at the same time as the first page, never before it.
     const [rows] = await Promise.all([api("POST", "/runs/crons/search", query(state.offset, PAGE + 1)), assistantsReady]);
     const more = rows.length > PAGE;
     let crons = rows.slice(0, PAGE);
-    await describe(crons);
     const wanted = state.filters.state;
     if (wanted) crons = crons.filter((c) => CG.stateOf(c) === wanted);
     else crons = [...crons.filter((c) => CG.stateOf(c) !== "finished"), ...crons.filter((c) => CG.stateOf(c) === "finished")];
+    // The rows first (the page is usable from here), then their schedules in words.
     render(crons, more);
+    if (crons.some((c) => !state.words.has(wordsKey(c)))) {
+      await describe(crons);
+      render(crons, more, true);
+    }
+    if (!timelinePoll) timelinePoll = CG.poll(loadTimeline, TIMELINE_EVERY_MS); // after the first rows, not before
   }
 
-  function render(crons, more) {
+  function render(crons, more, force) {
     // Polling repaints only when something changed (relative times are refreshed with it at most every poll).
     const signature = JSON.stringify([crons, more, state.offset, Math.floor(Date.now() / 30000)]);
-    if (signature === state.lastRender) return;
+    if (signature === state.lastRender && !force) return;
     state.lastRender = signature;
     const rows = crons.map(row);
     tbody.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, text: t("no_crons") }))]));
@@ -245,7 +251,7 @@
       document.getElementById("flash").append(" ", link);
       state.lastRender = "";
       list.now();
-      timelinePoll.now();
+      if (timelinePoll) timelinePoll.now();
     } catch (err) {
       error.textContent = err.detail || err.message;
     }
@@ -253,6 +259,6 @@
 
   // ---- start ----
   const assistantsReady = loadAssistants().catch(CG.report);
+  let timelinePoll = null;
   const list = CG.poll(loadPage, LIST_EVERY_MS);
-  const timelinePoll = CG.poll(loadTimeline, TIMELINE_EVERY_MS);
 })();
