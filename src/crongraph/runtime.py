@@ -63,7 +63,9 @@ class Runtime:
         self._thread_ttl = thread_ttl_options(project.checkpointer if project else None)
         self._webhooks_config = project.webhooks if project else None
         self._webhook_policy = WebhookUrlPolicy.build(
-            self._webhooks_config.url if self._webhooks_config else None, allow_private=settings.webhook_allow_private
+            self._webhooks_config.url if self._webhooks_config else None,
+            allow_private=settings.webhook_allow_private,
+            disabled=bool(project and project.http and project.http.disable_webhooks),
         )
         self._started = False
         self._persistence: Persistence | None = None
@@ -121,7 +123,8 @@ class Runtime:
             headers=self._webhooks_config.headers if self._webhooks_config else None,
             allowed_fields=self._webhooks_config.allowed_fields if self._webhooks_config else None,
         )
-        self.executor.finished_hooks.append(self.webhooks.on_run_finished)
+        if not self._webhook_policy.disabled:
+            self.executor.finished_hooks.append(self.webhooks.on_run_finished)
         self.executor.finished_hooks.append(events.run_finished)
         self.thread_streams = ThreadStreams(self.ctx, self.runs)
         self.executor.protocol = self.thread_streams.protocol
@@ -141,7 +144,8 @@ class Runtime:
             embedded=not settings.is_postgres,
             executing=self.queue.is_executing,
         )
-        self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
+        if not self._webhook_policy.disabled:
+            self.reaper.finished_hooks.append(self.webhooks.on_run_finished)
         self.reaper.finished_hooks.append(events.run_finished)
         self.executor.finished_hooks.append(self.cron_guards.on_run_finished)
         self.reaper.finished_hooks.append(self.cron_guards.on_run_finished)

@@ -96,7 +96,7 @@ def cron(row: Record, usage: Record | None = None) -> dict[str, Any]:
         "end_time": row["end_time"],
         "schedule": row["schedule"],
         "timezone": row["timezone"],
-        "payload": row["payload"],
+        "payload": with_webhook_redacted(row["payload"]),
         "next_run_date": row["next_run_date"],
         "metadata": row["metadata"],
         "on_run_completed": row["on_run_completed"],

@@ -74,15 +74,18 @@ class WebhookUrlPolicy:
     max_url_length: int = 4096
     disable_loopback: bool = True
     disable_private_ips: bool = True
+    # langgraph.json `http.disable_webhooks`: no webhook is sent, so naming one is refused rather than ignored.
+    disabled: bool = False
 
     @classmethod
-    def build(cls, url: Any = None, *, allow_private: bool = False) -> WebhookUrlPolicy:
+    def build(cls, url: Any = None, *, allow_private: bool = False, disabled: bool = False) -> WebhookUrlPolicy:
         """The policy from langgraph.json's `webhooks.url` (any object with the reference's field names; None when
         the file has no such block: crongraph's defaults) and CRONGRAPH_WEBHOOK_ALLOW_PRIVATE (`allow_private`),
         which lifts the loopback and private refusals whatever the file says."""
         if url is None:
-            return cls(disable_loopback=not allow_private, disable_private_ips=not allow_private)
+            return cls(disable_loopback=not allow_private, disable_private_ips=not allow_private, disabled=disabled)
         return cls(
+            disabled=disabled,
             require_https=bool(url.require_https),
             allowed_domains=tuple(url.allowed_domains or ()),
             allowed_ports=tuple(url.allowed_ports or ()),
@@ -203,6 +206,8 @@ def check_url(url: str, policy: WebhookUrlPolicy) -> str | None:
 
     The reason names the problem: too long, not absolute http(s), https required, port or domain not allowed,
     a host that is (or spells) a refused address or a loopback/metadata name."""
+    if policy.disabled:
+        return "Webhooks are disabled on this server (langgraph.json http.disable_webhooks); remove the webhook"
     if len(url) > policy.max_url_length:
         return f"Webhook URL too long: {len(url)} characters, at most {policy.max_url_length}"
     shown = redact_url(url)

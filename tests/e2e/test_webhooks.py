@@ -291,3 +291,26 @@ async def test_secrets_in_a_webhook_url_are_never_shown(
     finally:
         await client.http.client.aclose()
         server.stop()
+
+
+def test_disable_webhooks_refuses_a_webhook_by_name(
+    server_factory: Callable[..., ServerProcess], tmp_path: Any
+) -> None:
+    """langgraph.json `http.disable_webhooks`: nothing would be sent, so a run or cron naming a webhook is refused
+    (the reference accepts it and sends nothing, which a caller cannot tell from a lost delivery)."""
+    from tests.support.server import FIXTURE_CONFIG
+
+    config = json.loads(FIXTURE_CONFIG.read_text())
+    config["dependencies"] = [str(FIXTURE_CONFIG.parent)]
+    config["graphs"] = {"agent": f"{FIXTURE_CONFIG.parent}/graphs.py:echo"}
+    config["http"] = {"disable_webhooks": True}
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps(config))
+    server = server_factory(config=path)
+    client = get_sync_client(url=server.url)
+    with pytest.raises(httpx.HTTPStatusError, match="disable_webhooks"):  # the SDK's wait raises httpx's own error
+        client.runs.wait(None, "agent", input={"messages": []}, webhook="https://example.com/hook")
+    with pytest.raises(UnprocessableEntityError, match="disable_webhooks"):
+        client.crons.create("agent", schedule="0 * * * *", webhook="https://example.com/hook")
+    assert client.crons.search() == []
+    assert '"http.disable_webhooks"' not in server.log()  # honoured, so no startup warning names it

@@ -29,11 +29,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 CRONS = 200
 SCHEDULE = "* * * * * */4"  # six fields: the sixth is seconds
-KILLS = 6
+KILLS = 5
 # After the last restart the crons go on firing this long, under normal operation, before their end_time.
 SETTLE = timedelta(seconds=6)
 CHAOS_TIMEOUT = 300.0
-DRAIN_TIMEOUT = 120.0
+# The queue drains at the machine's pace: fail only when it stops shrinking for this long (a lease is 2 s).
+STALL_TIMEOUT = 60.0
 
 
 async def _create_crons(cluster: Cluster) -> list[str]:
@@ -68,6 +69,18 @@ def _expected(created_at: datetime, end_time: datetime) -> set[datetime]:
         slots.add(slot)
         slot = expr.next_after(slot, tz)
     return slots
+
+
+def _wait_while_progressing(remaining: Callable[[], int], stall: float, what: str) -> None:
+    """Wait until `remaining()` is 0, for as long as it keeps going down: a loaded machine is slower, not wrong."""
+    best, progressed = remaining(), time.monotonic()
+    while best > 0:
+        time.sleep(0.5)
+        now_left = remaining()
+        if now_left < best:
+            best, progressed = now_left, time.monotonic()
+        elif time.monotonic() - progressed > stall:
+            raise AssertionError(f"{what}: stuck at {best} for {stall}s")
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -155,9 +168,9 @@ async def test_every_occurrence_fires_exactly_once_while_replicas_crash(cluster:
     assert set(fires) == expected
 
     # No run stays `running` after the leases of the killed replicas expired: each is ended, visibly.
-    _wait_for(
-        lambda: group.scalar("SELECT count(*) FROM runs WHERE status IN ('pending', 'running')") == 0,
-        DRAIN_TIMEOUT,
+    _wait_while_progressing(
+        lambda: int(group.scalar("SELECT count(*) FROM runs WHERE status IN ('pending', 'running')")),
+        STALL_TIMEOUT,
         "the queue to drain and the dead replicas' runs to be reaped",
     )
     statuses = dict(group.sql("SELECT status, count(*) FROM runs GROUP BY status"))

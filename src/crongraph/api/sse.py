@@ -52,7 +52,7 @@ async def with_keepalive(source: AsyncIterator[bytes], interval: float, beat: by
             # Whatever else is already queued goes out in the same write: a run's events mostly come in bursts,
             # and each write is a packet the client must read and parse on its own.
             ended = chunk is None
-            batch = [] if ended else [chunk]
+            batch: list[bytes] = [] if chunk is None else [chunk]
             while not ended:
                 try:
                     more = queue.get_nowait()

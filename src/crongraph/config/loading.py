@@ -240,9 +240,6 @@ def _unhonoured(doc: LangGraphJson) -> list[str]:
         authenticating = doc.auth is not None and bool(doc.auth.path)
         if http.enable_custom_route_auth and not authenticating:
             out.append('"http.enable_custom_route_auth": no "auth.path" is configured; custom routes are open.')
-        if http.disable_webhooks:
-            # Lead: remove this warning once runtime.py hands http.disable_webhooks to the webhook sender.
-            out.append('"http.disable_webhooks": not honoured yet; webhooks named by runs and crons are still sent.')
         if http.middleware_order == "auth_first" and not authenticating:
             out.append(
                 '"http.middleware_order": "auth_first" has nothing to order against (no authentication yet); '

@@ -23,6 +23,7 @@ from crongraph.notify import Notifier
 from crongraph.observability.events import RunTimer
 from crongraph.queue.executor import Executor
 from crongraph.storage import runs
+from crongraph.storage.common import Record
 from crongraph.storage.database import Database
 
 log = logging.getLogger("crongraph.queue")
@@ -192,7 +193,7 @@ class RunQueue:
             self._priority[run["run_id"]] = run["priority"]
         return len(claimed)
 
-    async def _execute(self, run: runs.Record) -> None:
+    async def _execute(self, run: Record) -> None:
         run_id = run["run_id"]
         try:
             if run.get("cancel_action"):

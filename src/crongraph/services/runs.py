@@ -7,6 +7,7 @@ the run inserted `pending` and the thread marked busy. The queue is woken after 
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -486,7 +487,10 @@ class RunService:
 
     # Cancelling and deleting
 
-    async def cancel(self, thread_id: str | None, run_ids: list[str] | None, action: str) -> list[Record]:
+    # builtins.list: inside this class `list` is the method above.
+    async def cancel(
+        self, thread_id: str | None, run_ids: builtins.list[str] | None, action: str
+    ) -> builtins.list[Record]:
         asked = {"thread_id": thread_id, "run_ids": run_ids, "action": action}
         visible = await allowed(self.ctx, "threads", "update", asked)
         now = self.ctx.clock.now()

@@ -52,7 +52,7 @@ def snapshot_to_wire(state: Any) -> dict[str, Any]:
         }
         for t in state.tasks
     ]
-    return serde.to_jsonable(
+    wire: dict[str, Any] = serde.to_jsonable(
         {
             "values": state.values,
             "next": list(state.next),
@@ -66,6 +66,7 @@ def snapshot_to_wire(state: Any) -> dict[str, Any]:
             "parent_checkpoint_id": parent and parent["checkpoint_id"],
         }
     )
+    return wire
 
 
 def empty_state(thread_id: str) -> dict[str, Any]:

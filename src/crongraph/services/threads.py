@@ -7,8 +7,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import EmptyInputError, InvalidUpdateError
-from langgraph.pregel import Pregel
 from langgraph.types import Command, StateUpdate
 
 from crongraph import notify, serde
@@ -101,7 +101,8 @@ class ThreadService:
                 steps = [
                     [
                         StateUpdate(
-                            Command(**u["command"]) if u.get("command") else u.get("values"),
+                            # LangGraph applies a Command given as the values, though StateUpdate says dict.
+                            Command(**u["command"]) if u.get("command") else u.get("values"),  # type: ignore[arg-type]
                             u.get("as_node"),
                         )
                         for u in step.get("updates") or []
@@ -256,7 +257,7 @@ class ThreadService:
         thread_id = thread["thread_id"]
         graph_id = await self._graph_id_for(thread)
         if graph_id is not None:
-            async with self.ctx.graphs.graph(graph_id, self._config(thread_id), access="threads.update") as graph:
+            async with self.ctx.graphs.graph(graph_id, dict(self._config(thread_id)), access="threads.update") as graph:
                 yield graph
             return
         if len(self.ctx.graphs.ids) != 1:
@@ -271,11 +272,11 @@ class ThreadService:
         async with self.ctx.db.write() as conn:
             await threads.update_fields(conn, thread_id, metadata=metadata)
         thread["metadata"] = metadata
-        async with self.ctx.graphs.graph(graph_id, self._config(thread_id), access="threads.update") as graph:
+        async with self.ctx.graphs.graph(graph_id, dict(self._config(thread_id)), access="threads.update") as graph:
             yield graph
 
     @staticmethod
-    def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _config(thread_id: str, checkpoint: dict[str, Any] | None = None) -> RunnableConfig:
         configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
         if checkpoint:
             configurable.update({k: v for k, v in checkpoint.items() if v is not None and k != "thread_id"})
@@ -321,7 +322,7 @@ class ThreadService:
             await self._mirror_state(thread, graph)
         return {"checkpoint": serde.to_jsonable(config["configurable"])}
 
-    async def _mirror_state(self, thread: Record, graph: Pregel) -> None:
+    async def _mirror_state(self, thread: Record, graph: Graph) -> None:
         """Copy the latest values and interrupt status onto the thread row, which search and status read."""
         thread_id = thread["thread_id"]
         state = await graph.aget_state({"configurable": {"thread_id": thread_id}})

@@ -103,9 +103,7 @@ async def release_held(conn: AsyncConnection, cron_id: str, now: datetime) -> st
     run_id: str | None = (await conn.execute(query)).scalar()
     if run_id is None:
         return None
-    await conn.execute(
-        update(runs).where(runs.c.run_id == run_id, runs.c.status == "pending").values(available_at=now)
-    )
+    await conn.execute(update(runs).where(runs.c.run_id == run_id, runs.c.status == "pending").values(available_at=now))
     return run_id
 
 

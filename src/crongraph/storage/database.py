@@ -89,9 +89,9 @@ class Database:
         """One transaction on the writer: committed on success, rolled back on any exception."""
         if self.dialect == "sqlite":
             async with self._write_lock:
-                conn = self._writer()
-                with conn.begin():
-                    yield InlineConnection(conn)  # type: ignore[misc]
+                sync_conn = self._writer()
+                with sync_conn.begin():
+                    yield InlineConnection(sync_conn)  # type: ignore[misc]
             return
         async with self.writer.begin() as conn:
             yield conn
@@ -106,8 +106,8 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         if self.dialect == "sqlite":
-            with self._sync_reader.connect() as conn:
-                yield InlineConnection(conn)  # type: ignore[misc]
+            with self._sync_reader.connect() as sync_conn:
+                yield InlineConnection(sync_conn)  # type: ignore[misc]
             return
         async with self.writer.connect() as conn:
             yield conn
@@ -116,9 +116,9 @@ class Database:
         """Bring the schema to the newest migration (idempotent; safe for replicas starting together on
         PostgreSQL, where the migration holds an advisory lock)."""
         if self.dialect == "sqlite":
-            conn = self._writer()
-            with conn.begin():
-                _upgrade(conn)
+            sync_conn = self._writer()
+            with sync_conn.begin():
+                _upgrade(sync_conn)
             return
         async with self.writer.begin() as conn:
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(774201)")

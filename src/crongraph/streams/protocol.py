@@ -214,7 +214,8 @@ class RunTranslator:
         self.root_interrupts: tuple[Any, ...] = ()
 
     def feed(self, part: dict[str, Any]) -> None:
-        mode, ns, data = part["type"], tuple(part.get("ns") or ()), part.get("data")
+        mode, ns = part["type"], tuple(part.get("ns") or ())
+        data: Any = part.get("data")
         if ns:
             self._start(ns)
         if mode == "values":

@@ -99,6 +99,8 @@ class ProtocolRuns:
             if last is None or last["mark"] == END or last["run_id"] == run_id:
                 return
             await asyncio.sleep(0.1)
+        if last is None:
+            return
         async with self.db.read() as conn:
             other = await runs.get(conn, last["run_id"])
         graph_name = await self.graph_name(thread_id, other)
@@ -182,8 +184,8 @@ def _ending(run_id: str, run: Record | None, graph_name: str) -> Any:
     if run is None or run["status"] == "interrupted":
         message = CANCELLED
     else:
-        error = run.get("error") if isinstance(run.get("error"), dict) else {}
-        message = str(error.get("message") or "Run ended without a terminal event")
+        error = run.get("error")
+        message = str((error if isinstance(error, dict) else {}).get("message") or "Run ended without a terminal event")
     return draft(run_id, "lifecycle", (), {"event": "failed", "graph_name": graph_name, "error": message}, mark=END)
 
 
@@ -223,7 +225,7 @@ class RunTap:
 
     async def stream(
         self,
-        graph: Pregel,
+        graph: Pregel[Any, Any, Any, Any],
         payload: Any,
         config: dict[str, Any],
         *,
@@ -237,7 +239,8 @@ class RunTap:
         config = {**config, "configurable": configurable}
         self._open(configurable.get("graph_id"))
         translator = self._translator
-        async for part in graph.astream(
+        # "tools" is a stream mode of LangGraph's newer protocol that its typed overloads do not list yet.
+        async for part in graph.astream(  # type: ignore[call-overload]
             payload, config, stream_mode=LANGGRAPH_MODES, subgraphs=True, version="v2", **kwargs
         ):
             translator.feed(part)

@@ -176,10 +176,10 @@ class ThreadLog:
             return
         if origin == self._origin:
             return
-        state = self._threads.get(thread_id)
-        if state is not None:
-            state.hints += 1
-            state.wake()
+        known = self._threads.get(thread_id)
+        if known is not None:
+            known.hints += 1
+            known.wake()
 
     def _acquire(self, thread_id: str) -> _Thread:
         state = self._threads.get(thread_id)

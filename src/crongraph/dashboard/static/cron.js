@@ -37,8 +37,10 @@
       if (error.status === 404) { gone(); return false; }
       throw error;
     }
-    if (!state.assistant || state.assistant.assistant_id !== state.cron.assistant_id) {
-      state.assistant = await api("GET", `/assistants/${state.cron.assistant_id}`).catch(() => null);
+    if (state.assistant === null || (state.assistant && state.assistant.assistant_id !== state.cron.assistant_id)) {
+      // Searched rather than fetched by id: an assistant the reader may not see is simply absent (no 404 noise).
+      const found = await api("POST", "/assistants/search", { limit: 1000 }).catch(() => []);
+      state.assistant = found.find((a) => a.assistant_id === state.cron.assistant_id) || false;
     }
     if (changed("cron", state.cron)) renderCron();
     return true;

@@ -93,7 +93,7 @@
     const next = CG.stateOf(cron) === "active"
       ? el("td", { class: "next" },
         el("span", { class: "local", text: `${wall(cron.next_run_date, zone)} ${zone}` }),
-        el("span", { class: "sub utc", text: `${wall(cron.next_run_date, "UTC")} UTC · ${fromNow(cron.next_run_date)}` }))
+        el("span", { class: "sub utc", text: zone === "UTC" ? fromNow(cron.next_run_date) : `${wall(cron.next_run_date, "UTC")} UTC · ${fromNow(cron.next_run_date)}` }))
       : el("td", { text: "—" });
     const stateCell = el("td", {}, CG.statePill(cron));
     if (!cron.enabled && cron.paused_reason) stateCell.append(el("span", { class: "sub", text: cron.paused_reason }));
