@@ -76,7 +76,7 @@ async def seed(url: str, assistant: str, crons: int, runs: int) -> str:
     await asyncio.gather(*(make(e, z) for e, z in schedules(crons)))
     print(f"seeded {crons} crons in {time.perf_counter() - t0:.1f} s")
 
-    big = await client.crons.create(
+    big: dict[str, Any] = await client.crons.create(  # type: ignore[assignment]
         assistant, schedule="* * * * *", input={"value": 1}, on_run_completed="keep", metadata={"bench": "big"}
     )
     # Past minutes, newest window first, BACKFILL_BATCH occurrences a request.

@@ -6,6 +6,8 @@ CrongraphError
   + InvalidInput    well-formed but not acceptable: bad schedule, time zone, id (422)
   + BadRequest      a combination the contract refuses (400)
   + Denied          the project's auth handlers refused it (403, or the 4xx status a handler chose)
+  + Unavailable     the server's configuration keeps it from doing this now, e.g. embeddings that could not be
+                    built (503); the detail says what the operator must fix
 """
 
 
@@ -36,3 +38,7 @@ class Denied(CrongraphError):
         super().__init__(detail)
         self.status = status
         self.headers = headers or {}
+
+
+class Unavailable(CrongraphError):
+    pass

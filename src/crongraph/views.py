@@ -68,6 +68,10 @@ def run(row: Record) -> dict[str, Any]:
         "updated_at": row["updated_at"],
         "langsmith_session_name": None,
     }
+    if row.get("error"):
+        # Extension: why the run failed ({"error": type, "message": text}), which the reference shows only on the
+        # thread; a stateless cron's run is otherwise unexplained once its thread is gone.
+        out["error"] = row["error"]
     if row.get("cron_id"):
         # Extension: which cron fired this run, for which slot, and how late.
         out["cron_id"] = row["cron_id"]
@@ -125,6 +129,7 @@ def cron(row: Record, usage: Record | None = None) -> dict[str, Any]:
             # Fires that could not create a run (the fire log's `failed`); runs that ended in error are failed_runs.
             "failed": usage["failed"],
             "failed_runs": usage.get("failed_runs", 0),
+            "failed_runs_last_24h": usage.get("failed_runs_recent", 0),
             "tokens": usage.get("tokens", 0),
             "tokens_last_24h": usage.get("tokens_recent", 0),
         }

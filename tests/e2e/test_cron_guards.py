@@ -254,6 +254,10 @@ async def test_pause_after_failures_and_failed_runs_usage(client: Any) -> None:
     assert "ValueError: kaboom" in reason
     # Fault 4: runs that ended in error are failed_runs; `failed` stays the fires that could not create a run.
     assert got["usage"]["failed_runs"] >= 2 and got["usage"]["failed"] == 0
+    # The error text reaches the fire log (a stateless cron's run goes with its thread) and the run objects.
+    fires = await client.http.get(f"/runs/crons/{cron['cron_id']}/fires")
+    ended = [fire for fire in fires if fire.get("run_status") == "error"]
+    assert ended and all("ValueError: kaboom" in (fire["detail"] or "") for fire in ended), fires
     resumed = await client.crons.update(cron["cron_id"], enabled=True)
     assert resumed["enabled"] is True
     again = await get(client, cron["cron_id"])

@@ -197,6 +197,7 @@ async def test_extensions_next_preview_fires_and_usage(client: Any) -> None:
         "skipped": 0,
         "failed": 0,
         "failed_runs": 0,
+        "failed_runs_last_24h": 0,
         "tokens": 0,
         "tokens_last_24h": 0,
     }

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
-from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Playwright, Route, expect, sync_playwright
 
 from tests.support.server import ServerProcess
 
@@ -166,7 +166,7 @@ def wall(iso: str, zone: str) -> str:
     return f"{datetime.fromisoformat(iso).astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S}"
 
 
-def row_of(page: Page, cron_id: str) -> Any:
+def row_of(page: Page, cron_id: str) -> Locator:
     return page.locator(f'#crons-body tr[data-cron-id="{cron_id}"]')
 
 
@@ -453,7 +453,7 @@ def test_with_auth_the_dashboard_asks_for_a_token_and_shows_only_that_users_cron
     secured = server_factory(config=project)
     watched.origin = secured.url
     watched.allow_status(401)  # the API's answer before the token is given
-    made = {}
+    made: dict[str, Any] = {}
     for user in ("alice", "bob"):
         client = get_sync_client(url=secured.url, headers={"Authorization": f"Bearer {user}-token"})
         thread = client.threads.create()

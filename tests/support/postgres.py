@@ -57,6 +57,8 @@ class PostgresServer:
     port: int = 0
     root: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    # More server settings (`-c key=value`), e.g. the benchmarks' shared_preload_libraries.
+    options: dict[str, str] = field(default_factory=dict)
     _counter: int = 0
     _databases: list[str] = field(default_factory=list)
 
@@ -99,6 +101,7 @@ class PostgresServer:
             # Three replicas each hold pools for crongraph, the savers and the listener.
             "max_connections": "400",
             "shared_buffers": "64MB",
+            **self.options,
         }
         args = [find_binary("postgres"), "-D", str(data), "-p", str(self.port)]
         for key, value in options.items():

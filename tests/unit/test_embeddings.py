@@ -99,3 +99,22 @@ def test_store_options_take_the_references_names_and_defaults() -> None:
     assert plain.index is None and plain.ttl is not None and plain.ttl["default_ttl"] is None
     with pytest.raises(EmbeddingsError, match=rf"^{config}: store\.index\.embed"):
         store_options({"index": {"embed": "./embed.py:nope", "dims": 64}}, config)
+
+
+def test_a_provider_without_credentials_starts_and_says_why_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """memory-agent ships `openai:text-embedding-3-small` and a .env with the key commented out: the server starts
+    (LangChain's OpenAI client refuses to be built without a key), and each use names the key and the cause."""
+    from langchain.embeddings import base
+
+    def no_key(model: str, **_: object) -> Embeddings:
+        raise ValueError("Missing credentials. Please set the OPENAI_API_KEY environment variable.")
+
+    monkeypatch.setattr(base, "init_embeddings", no_key)
+    monkeypatch.setattr("langchain.embeddings.init_embeddings", no_key)
+    embeddings = resolve_embeddings("openai:text-embedding-3-small", 1536)
+    from crongraph.errors import Unavailable
+
+    with pytest.raises(Unavailable, match=r"store\.index\.embed 'openai:text-embedding-3-small'.*OPENAI_API_KEY"):
+        embeddings.embed_query("cats")
+    with pytest.raises(Unavailable, match="OPENAI_API_KEY"):
+        embeddings.embed_documents(["cats"])

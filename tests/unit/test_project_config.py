@@ -193,6 +193,7 @@ def test_unknown_keys_are_warned_about_with_a_did_you_mean(
         ({"graphs": {"a": "./a.ts:graph"}}, "is a JavaScript graph"),
         ({"graphs": {}}, '"graphs": must name at least one graph'),
         ({}, '"graphs": Field required'),
+        ({"grafs": {"a": "./a.py:g"}}, '"graphs": Field required. The file has "grafs": did you mean "graphs"?'),
     ],
 )
 def test_a_malformed_value_is_one_sentence_naming_the_file_and_the_key(
@@ -204,6 +205,13 @@ def test_a_malformed_value_is_one_sentence_naming_the_file_and_the_key(
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and expected in message
     assert "\n" not in message
+
+
+def test_json_schema_keywords_are_known_and_internal_keys_are_never_suggested(tmp_path: Path) -> None:
+    # The templates ship "$schema" for editors; a key list in a hint shows only what a user may write.
+    config = load(write(tmp_path, {"$schema": "https://langgra.ph/schema.json", "graphs": {"a": "./a.py:g"}, "zz": 1}))
+    assert [w for w in config.warnings if "unknown key" in w] == [w for w in config.warnings if '"zz"' in w]
+    assert all("$schema" not in w and "_INTERNAL" not in w for w in config.warnings)
 
 
 def test_not_json_and_missing_file_are_refused(tmp_path: Path) -> None:

@@ -21,11 +21,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crongraph.api.responses import JSONResponse
-from crongraph.errors import BadRequest, Conflict, CrongraphError, Denied, InvalidInput, NotFound
+from crongraph.errors import BadRequest, Conflict, CrongraphError, Denied, InvalidInput, NotFound, Unavailable
 
 log = logging.getLogger("crongraph.api")
 
-_STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, BadRequest: 400}
+_STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, BadRequest: 400, Unavailable: 503}
 
 
 def detail(status: int, message: str) -> Response:

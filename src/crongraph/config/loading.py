@@ -99,7 +99,7 @@ def load(path: Path) -> ProjectConfig:
     try:
         document = LangGraphJson.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe(exc, raw)}") from None
+        raise ConfigError(f"{path}: {describe(exc, raw)}{_misspelled_required(exc, raw)}") from None
     warnings = unknown_keys(document)
     notes: list[str] = []
     env = _env_values(path.parent, document.env, warnings)
@@ -191,11 +191,30 @@ def _short(value: Any) -> str:
 # Warnings
 
 
+def _misspelled_required(exc: ValidationError, raw: dict[str, Any]) -> str:
+    """For a required top-level key that is missing, the key of the file that looks like a misspelling of it
+    (`grafs` for `graphs`), since the unknown-key warning never comes when the file is refused."""
+    for error in exc.errors():
+        loc = error.get("loc", ())
+        if error.get("type") == "missing" and len(loc) == 1 and isinstance(loc[0], str):
+            close = difflib.get_close_matches(loc[0], [k for k in raw if isinstance(k, str)], n=1, cutoff=0.6)
+            if close:
+                return f' The file has "{close[0]}": did you mean "{loc[0]}"?'
+    return ""
+
+
+# JSON Schema's own keys, which editors use to validate the file (the templates ship "$schema").
+_SCHEMA_KEYWORDS = frozenset({"$schema", "$id", "$comment"})
+
+
 def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
     """A warning per key the schema does not know, anywhere in the file, with the closest known key."""
     found = []
     known = [info.alias or name for name, info in type(model).model_fields.items()]
+    known = [key for key in known if not key.startswith("_")]
     for key in model.model_extra or {}:
+        if key in _SCHEMA_KEYWORDS:
+            continue
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f' (did you mean "{prefix}{close[0]}"?)' if close else f" (known keys: {', '.join(sorted(known))})"
         found.append(f'unknown key "{prefix}{key}" ignored{hint}')

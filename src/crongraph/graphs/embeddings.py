@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import re
 import sys
 import warnings
@@ -25,6 +26,9 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import ensure_embeddings
 
 from crongraph.config import ConfigError
+from crongraph.errors import Unavailable
+
+log = logging.getLogger("crongraph")
 
 KEY = "store.index.embed"
 
@@ -51,7 +55,7 @@ class EmbeddingsError(ConfigError):
     """`store.index.embed` (or `dims`) cannot be used; the message is one line meant for the user as is."""
 
 
-class EmbeddingDimsError(RuntimeError):
+class EmbeddingDimsError(Unavailable):
     """The embedding function returned vectors whose length is not `store.index.dims`: the server's configuration
     is wrong, not the request that met it."""
 
@@ -113,11 +117,32 @@ def _from_langchain(embed: str) -> Embeddings:
     except ImportError as exc:
         raise EmbeddingsError(f"{KEY} '{embed}': {_one_line(exc)}") from None
     except Exception as exc:
-        # Provider clients check their credentials when built (e.g. OPENAI_API_KEY missing).
-        raise EmbeddingsError(f"{KEY} '{embed}' could not be loaded: {_one_line(exc)}") from None
+        # Provider clients check their credentials when built (e.g. OPENAI_API_KEY missing). A template ships its
+        # .env with the keys commented out: the server still starts, and what needs the embeddings says why not.
+        problem = f"{KEY} '{embed}' could not be loaded: {_one_line(exc)}"
+        log.warning("%s; semantic search and indexed puts will fail until this is fixed (then restart)", problem)
+        return _Unavailable(problem)
     if not isinstance(loaded, Embeddings):
         raise EmbeddingsError(f"{KEY} '{embed}': LangChain returned {type(loaded).__name__}, not Embeddings")
     return loaded
+
+
+class _Unavailable(Embeddings):
+    """Embeddings that could not be built at startup: every use raises the reason, naming the key."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise EmbeddingsUnavailable(self.problem)
+
+    def embed_query(self, text: str) -> list[float]:
+        raise EmbeddingsUnavailable(self.problem)
+
+
+class EmbeddingsUnavailable(Unavailable):
+    """The configured embeddings could not be built at startup (see the message); the server's configuration is
+    at fault, not the request that needed them."""
 
 
 def _load_file(embed: str, path: Path) -> Any:

@@ -225,7 +225,13 @@ class CronGuards:
                 return None
             ended_at = run.get("ended_at") or now
             if not await crons.fire_ended(
-                conn, cron_id, run["scheduled_for"], status=status, ended_at=ended_at, usage=usage
+                conn,
+                cron_id,
+                run["scheduled_for"],
+                status=status,
+                ended_at=ended_at,
+                usage=usage,
+                error=run_error_text(run.get("error")) if status != "success" else None,
             ):
                 return None
             self.counters["runs_ended"] += 1
@@ -275,3 +281,17 @@ class CronGuards:
                     f"(last run {run['run_id']})"
                 )
         return None
+
+
+def run_error_text(error: Any) -> str | None:
+    """A run's stored error (`{"error": type, "message": text}`) as one line for the fire log, at most 1,000
+    characters; None when there is none."""
+    if not error:
+        return None
+    if isinstance(error, dict):
+        kind, message = error.get("error"), error.get("message")
+        text = f"{kind}: {message}" if kind and message else str(message or kind or error)
+    else:
+        text = str(error)
+    text = " ".join(text.split())
+    return text if len(text) <= 1000 else text[:997] + "..."

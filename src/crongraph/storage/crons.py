@@ -132,10 +132,15 @@ async def fire_ended(
     status: str,
     ended_at: datetime,
     usage: Record | None,
+    error: str | None = None,
 ) -> bool:
-    """Write how the occurrence's run ended and its tokens; False when the fire row is gone (cron deleted) or
-    already has an outcome (so a run is counted once)."""
+    """Write how the occurrence's run ended, its tokens and, for a run that failed, its error text in the fire's
+    `detail` (kept beside a detail the fire already has); False when the fire row is gone (cron deleted) or already
+    has an outcome (so a run is counted once)."""
     usage = usage or {}
+    detail: Any = cron_fires.c.detail
+    if error:
+        detail = func.coalesce(cron_fires.c.detail + "; ", "") + error
     result = await conn.execute(
         update(cron_fires)
         .where(
@@ -149,6 +154,7 @@ async def fire_ended(
             input_tokens=usage.get("input_tokens"),
             output_tokens=usage.get("output_tokens"),
             tokens=usage.get("total_tokens"),
+            detail=detail,
         )
     )
     return result.rowcount > 0
@@ -307,10 +313,15 @@ def empty_usage() -> Record:
         "skipped": 0,
         "failed": 0,
         "failed_runs": 0,
+        "failed_runs_recent": 0,
         "tokens": 0,
         "tokens_recent": 0,
         "last": None,
     }
+
+
+# The run statuses `failed_runs` counts (docs/crons.md, Usage).
+FAILED_RUN_STATUSES = ("error", "timeout")
 
 
 async def usage(conn: AsyncConnection, cron_ids: list[str], since: datetime) -> dict[str, Record]:
@@ -326,7 +337,8 @@ async def usage(conn: AsyncConnection, cron_ids: list[str], since: datetime) -> 
             func.count().label("total"),
             func.count().filter(cron_fires.c.fired_at >= since).label("recent"),
             func.max(cron_fires.c.scheduled_for).label("latest"),
-            func.count().filter(cron_fires.c.run_status == "error").label("errors"),
+            func.count().filter(cron_fires.c.run_status.in_(FAILED_RUN_STATUSES)).label("errors"),
+            func.count().filter(cron_fires.c.run_status.in_(FAILED_RUN_STATUSES), recent_end).label("errors_recent"),
             func.coalesce(func.sum(cron_fires.c.tokens), 0).label("tokens"),
             func.coalesce(func.sum(case((recent_end, cron_fires.c.tokens), else_=0)), 0).label("tokens_recent"),
         )
@@ -340,6 +352,7 @@ async def usage(conn: AsyncConnection, cron_ids: list[str], since: datetime) -> 
             entry["runs"] += row.total
             entry["runs_recent"] += row.recent
             entry["failed_runs"] += row.errors
+            entry["failed_runs_recent"] += row.errors_recent
             entry["tokens"] += int(row.tokens)
             entry["tokens_recent"] += int(row.tokens_recent)
             if entry["last"] is None or row.latest > entry["last"]:
