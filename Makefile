@@ -59,7 +59,7 @@ bench: $(TEST_STAMP) benchmarks/js/node_modules/.installed  ## the README's figu
 	$(BIN)/python benchmarks/thread_stream.py
 	$(BIN)/python benchmarks/soak.py
 
-fuzz: $(STAMP)  ## a longer, randomly seeded fuzzing pass over /openapi.json on both backends (no 5xx allowed)
+fuzz: $(TEST_STAMP)  ## a longer, randomly seeded fuzzing pass over /openapi.json on both backends (no 5xx allowed)
 	CRONGRAPH_FUZZ_EXAMPLES=$${CRONGRAPH_FUZZ_EXAMPLES:-50} CRONGRAPH_FUZZ_SEED=$${CRONGRAPH_FUZZ_SEED:-$$RANDOM$$RANDOM} \
 	  $(BIN)/python -m pytest -q tests/e2e/test_fuzz_openapi.py
 	CRONGRAPH_FUZZ_EXAMPLES=$${CRONGRAPH_FUZZ_EXAMPLES:-50} CRONGRAPH_FUZZ_SEED=$${CRONGRAPH_FUZZ_SEED:-$$RANDOM$$RANDOM} \

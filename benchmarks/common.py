@@ -32,10 +32,20 @@ LOCAL, LOCAL_PG = "crongraph", "crongraph-pg"
 PG_STATEMENTS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on"}
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, *, compare: bool = False) -> argparse.ArgumentParser:
+    """The options every script takes (--url, --assistant, --database-url, --postgres), and with `compare` the
+    side-by-side ones (--compare, --rounds)."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", help="an already running server (crongraph or the reference); default: start crongraph")
     p.add_argument("--assistant", default="agent", help="graph id of a trivial one-node graph on that server")
+    p.add_argument(
+        "--database-url", help="start crongraph on this PostgreSQL database (postgresql://...) instead of SQLite"
+    )
+    p.add_argument(
+        "--postgres", action="store_true", help="start crongraph on a throwaway PostgreSQL (tests/support/postgres.py)"
+    )
+    if not compare:
+        return p
     p.add_argument(
         "--compare",
         nargs="+",
@@ -45,13 +55,15 @@ def parser(description: str) -> argparse.ArgumentParser:
         "one on a throwaway PostgreSQL)",
     )
     p.add_argument("--rounds", type=int, default=5, help="with --compare: interleaved rounds per figure")
-    p.add_argument(
-        "--database-url", help="start crongraph on this PostgreSQL database (postgresql://...) instead of SQLite"
-    )
-    p.add_argument(
-        "--postgres", action="store_true", help="start crongraph on a throwaway PostgreSQL (tests/support/postgres.py)"
-    )
     return p
+
+
+def backend(args: argparse.Namespace) -> dict[str, Any]:
+    """server()'s backend options from the parsed arguments; refuses a backend option given with --url (the server
+    there runs on whatever it runs on)."""
+    if args.url and (args.database_url or args.postgres):
+        raise SystemExit("--database-url and --postgres start crongraph; with --url the server is already running")
+    return {"database_url": args.database_url, "postgres": args.postgres}
 
 
 @dataclass
@@ -290,9 +302,7 @@ def print_comparison(
         medians = {t: statistics.median(v) for t, v in per_target.items()}
         row = f"{name:38}" + "".join(f"{_fmt(medians.get(n)):>{width + 2}}" for n in names)
         base = medians.get(names[0])
-        ratios = [
-            f"{n} {medians[n] / base:.2f}x" for n in names[1:] if n in medians and base not in (None, 0)
-        ]
+        ratios = [f"{n} {medians[n] / base:.2f}x" for n in names[1:] if n in medians and base not in (None, 0)]
         better = "higher is better" if name in higher_is_better else "lower is better"
         print(row + (f"   vs {names[0]}: " + ", ".join(ratios) + f" ({better})" if ratios else ""))
 

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common import LOCAL_PID, ROOT, cpu_seconds, parser, pct, server, summary
+from common import LOCAL_PID, ROOT, backend, cpu_seconds, parser, pct, server, summary
 from langgraph_sdk import get_client
 
 JS_DIR = ROOT / "benchmarks" / "js"
@@ -174,7 +174,7 @@ def run() -> None:
     p.add_argument("--client", choices=["js", "python"], default="js", help="the official SDK that registers crons")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight while registering")
     args = p.parse_args()
-    with server(args.url) as url:
+    with server(args.url, **backend(args)) as url:
         print(f"server: {url}")
         asyncio.run(main(url, args, LOCAL_PID.get(url)))
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from common import parser, pct, server
+from common import backend, parser, pct, server
 from langgraph_sdk import get_client
 from playwright.sync_api import Page, sync_playwright
 
@@ -172,7 +172,7 @@ def main() -> None:
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     p.add_argument("-v", "--verbose", action="store_true", help="print each page's request timings")
     args = p.parse_args()
-    with server(args.url) as url:
+    with server(args.url, **backend(args)) as url:
         big = asyncio.run(seed(url, args.assistant, args.crons, args.runs))
         figures = measure(url, big, args.repeat, args.chromium, args.verbose)
         print(f"browser, from navigation start ({args.repeat} fresh contexts; target: usable within 1,000 ms):")

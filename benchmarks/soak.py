@@ -19,7 +19,7 @@ import asyncio
 import statistics
 import time
 
-from common import LOCAL_PID, parser, server
+from common import LOCAL_PID, backend, parser, server
 from langgraph_sdk import get_client
 
 
@@ -116,7 +116,7 @@ def main() -> None:
     if args.idle is None:
         args.idle = args.retention + 20
     env = {"CRONGRAPH_STREAM_RETENTION_SECONDS": str(args.retention)}
-    with server(args.url, env=env) as url:
+    with server(args.url, env=env, **backend(args)) as url:
         pid = args.pid or LOCAL_PID.get(url)
         print(f"server: {url} (pid {pid}; stream retention {args.retention:.0f} s unless --url)")
         asyncio.run(measure(url, args, pid))

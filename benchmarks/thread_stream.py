@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import orjson
-from common import parser, server, summary
+from common import backend, parser, server, summary
 from langgraph_sdk import get_client
 
 INPUT = {"value": 1}
@@ -81,7 +81,7 @@ def main() -> None:
     p = parser(__doc__ or "")
     p.add_argument("-n", type=int, default=200, help="samples per figure")
     args = p.parse_args()
-    with server(args.url) as url:
+    with server(args.url, **backend(args)) as url:
         print(f"server: {url}")
         asyncio.run(measure(url, args.assistant, args.n))
 

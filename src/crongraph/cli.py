@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import socket
 import sys
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from crongraph import __version__, server_file
-from crongraph.graphs.config import EXAMPLE, ConfigError, ProjectConfig
-from crongraph.graphs.config import load as load_config
-from crongraph.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported where used: `crongraph crons …` must start fast, without the server's modules.
+    from pydantic import ValidationError
+
+    from crongraph.graphs.config import ProjectConfig
+    from crongraph.settings import Settings
 
 log = logging.getLogger("crongraph")
 
@@ -69,6 +72,9 @@ def _fallback_port(host: str, taken: int) -> int:
 
 
 def _project(settings: Settings, explicit: bool, dev: bool) -> ProjectConfig:
+    from crongraph.graphs.config import EXAMPLE
+    from crongraph.graphs.config import load as load_config
+
     if settings.config.exists() or explicit or not dev:
         return load_config(settings.config)
     return EXAMPLE
@@ -116,6 +122,8 @@ def _settings(args: argparse.Namespace, dev: bool) -> Settings:
     }
     if args.no_scheduler:
         overrides["scheduler"] = False
+    from crongraph.settings import Settings
+
     settings = Settings(**overrides)
     if settings.access_log is None:
         settings.access_log = not dev
@@ -135,6 +143,8 @@ def _setting_errors(exc: ValidationError, args: argparse.Namespace) -> list[str]
 
 def _startup_failure(exc: BaseException, settings: Settings) -> str:
     """The one or two lines that say why the runtime could not start and what to do."""
+    from crongraph.graphs.config import ConfigError
+
     where = _redact(settings.resolved_database_url) if settings.is_postgres else f"{settings.data_dir.resolve()}/"
     cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = cause[0] if cause else type(exc).__name__
@@ -142,13 +152,10 @@ def _startup_failure(exc: BaseException, settings: Settings) -> str:
         return str(exc)
     text = f"{type(exc).__name__}: {exc}"
     if "Can't locate revision" in text or "No such revision" in text:
-        return (
-            f"the database {where} was migrated by a newer crongraph ({first}).\n"
-            + (
-                "  Upgrade crongraph, or point CRONGRAPH_DATABASE_URL (--database-url) at another database."
-                if settings.is_postgres
-                else "  Upgrade crongraph, or use another data folder (--db or CRONGRAPH_DATA_DIR)."
-            )
+        return f"the database {where} was migrated by a newer crongraph ({first}).\n" + (
+            "  Upgrade crongraph, or point CRONGRAPH_DATABASE_URL (--database-url) at another database."
+            if settings.is_postgres
+            else "  Upgrade crongraph, or use another data folder (--db or CRONGRAPH_DATA_DIR)."
         )
     if settings.is_postgres and ("OperationalError" in text or isinstance(exc, OSError)):
         return (
@@ -182,6 +189,10 @@ def _banner(settings: Settings, project: ProjectConfig, graph_ids: list[str], de
 
 
 def _serve(args: argparse.Namespace, dev: bool) -> int:
+    from pydantic import ValidationError
+
+    from crongraph.graphs.config import ConfigError
+
     try:
         settings = _settings(args, dev)
     except ValidationError as exc:
@@ -262,6 +273,12 @@ def _run(settings: Settings, project: ProjectConfig, graph_ids: list[str], runti
         except Exception as exc:
             log.debug("startup failed", exc_info=exc)
             print(f"crongraph: {_startup_failure(exc, settings)}", file=sys.stderr)
+            # Close what the half-started runtime opened, so that no connection is garbage-collected noisily
+            # after the loop closed (a stray "Exception ignored" under the one-line message).
+            db = getattr(runtime, "db", None)
+            if db is not None:
+                with contextlib.suppress(Exception):
+                    await db.dispose()
             return 1
         try:
             await server.serve()

@@ -106,7 +106,7 @@ async def _check(url: str, source: str) -> None:
     except httpx.TransportError as exc:
         raise CliError(
             f"cannot reach a crongraph server at {url} ({source}): {type(exc).__name__}"
-            f"{': ' + str(exc) if str(exc) else ''}.\n"
+            f"{': ' + str(exc).rstrip('.') if str(exc) else ''}.\n"
             "  Start one with `crongraph dev`, or point at one with --url URL or CRONGRAPH_URL."
         ) from exc
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from crongraph.storage.common import Record
@@ -143,7 +144,7 @@ def cron(row: Record, usage: Record | None = None) -> dict[str, Any]:
     return out
 
 
-def select(obj: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+def select(obj: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
     if not fields:
         return obj
     return {k: obj[k] for k in fields if k in obj}

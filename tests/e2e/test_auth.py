@@ -6,6 +6,7 @@ as one that does not exist."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -89,6 +90,13 @@ async def test_without_credentials_every_api_route_is_401_and_health_and_docs_ar
         assert response.status_code == 401, (method, path, response.text)
         assert response.json() == {"detail": "Missing bearer token"}
     assert (await raw.get("/ok")).status_code == 200
+    # The /docs page and its packaged Swagger UI files load without a token, as the page must before one is given.
+    docs = await raw.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', docs.text)
+    assert len(assets) >= 2, docs.text
+    for asset in assets:
+        assert (await raw.get(asset)).status_code == 200, asset
     spec = (await raw.get("/openapi.json")).json()
     assert spec["components"]["securitySchemes"] == {"BearerAuth": {"type": "http", "scheme": "bearer"}}
     assert spec["security"] == [{"BearerAuth": []}]

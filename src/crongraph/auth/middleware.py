@@ -2,8 +2,9 @@
 
 Which requests are authenticated, as in the reference:
 - the health and description routes are public: `/`, `/ok`, `/info`, `/metrics`, `/docs`, `/openapi.json`
-  (and `/redoc`), at the root or under `http.mount_prefix`, and the dashboard's page shells and static files
-  (`/dashboard`, `/dashboard/crons/{id}`, `/dashboard/static/…`: no data; their script calls the API with a token);
+  (and `/redoc`, and the `/docs/assets/` files), at the root or under `http.mount_prefix`, and the dashboard's page
+  shells and static files (`/dashboard`, `/dashboard/crons/{id}`, `/dashboard/static/…`: no data; their script
+  calls the API with a token);
 - the project's own routes (`http.app`) only with `http.enable_custom_route_auth` (their handlers then find the
   user in `request.user` and the permissions in `request.auth.scopes`);
 - every other path: assistants, threads, runs, crons, the store, the thread-stream protocol, and unknown paths
@@ -34,6 +35,8 @@ PUBLIC = frozenset({"/", "/ok", "/info", "/metrics", "/docs", "/docs/oauth2-redi
 # The dashboard's page shells and static files hold no data: their script reads it through the API with the token
 # the reader pastes (a browser navigation cannot send one), so they must load before it is given.
 PUBLIC_DASHBOARD = ("/dashboard", "/dashboard/", "/dashboard/crons/", "/dashboard/static/")
+# The files of the /docs page (Swagger UI, packaged with crongraph), public like the page itself.
+PUBLIC_PREFIXES = ("/docs/assets/",)
 
 
 class AuthMiddleware:
@@ -67,7 +70,7 @@ class AuthMiddleware:
         route_path = self._route_path(scope["path"])
         if self.custom_routes and self._is_custom(scope, route_path):
             return self.custom_route_auth
-        if route_path in PUBLIC_DASHBOARD[:2] or route_path.startswith(PUBLIC_DASHBOARD[2:]):
+        if route_path in PUBLIC_DASHBOARD[:2] or route_path.startswith(PUBLIC_DASHBOARD[2:] + PUBLIC_PREFIXES):
             return False
         return route_path not in PUBLIC
 

@@ -52,17 +52,19 @@ def _emit_messages(outcome: Outcome, emit: Emit, name: str, chunk: Any) -> None:
 
 
 async def _astream(
-    graph: Pregel, payload: Any, config: dict[str, Any], modes: list[str], **kw: Any
+    graph: Pregel[Any, Any, Any, Any], payload: Any, config: dict[str, Any], modes: list[str], **kw: Any
 ) -> AsyncIterator[Chunk]:
-    async for namespace, mode, chunk in graph.astream(payload, config, stream_mode=modes, subgraphs=True, **kw):
+    # The modes are checked against LANGGRAPH_MODES by the caller; LangGraph types them as a Literal list.
+    stream = graph.astream(payload, config, stream_mode=modes, subgraphs=True, **kw)  # type: ignore[call-overload]
+    async for namespace, mode, chunk in stream:
         yield tuple(namespace), mode, chunk
 
 
 async def _astream_events(
-    graph: Pregel, payload: Any, config: dict[str, Any], modes: list[str], emit: Emit, **kw: Any
+    graph: Pregel[Any, Any, Any, Any], payload: Any, config: dict[str, Any], modes: list[str], emit: Emit, **kw: Any
 ) -> AsyncIterator[Chunk]:
     """astream_events, sending each event as `events` and yielding the stream-mode chunks its root carries."""
-    stream = graph.astream_events(payload, config, version="v2", stream_mode=modes, subgraphs=True, **kw)
+    stream = graph.astream_events(payload, config, version="v2", stream_mode=modes, subgraphs=True, **kw)  # type: ignore[call-overload]
     async for event in stream:
         if event.get("event") == "on_chain_stream" and not event.get("parent_ids"):
             namespace, mode, chunk = event["data"]["chunk"]
@@ -72,7 +74,7 @@ async def _astream_events(
 
 
 async def stream_graph(
-    graph: Pregel,
+    graph: Pregel[Any, Any, Any, Any],
     payload: Any,
     config: dict[str, Any],
     *,

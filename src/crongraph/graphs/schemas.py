@@ -32,7 +32,7 @@ def _portable(cls: Any) -> Any:
         return cls
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {name: _portable(hint) for name, hint in hints.items()}
-    rebuilt: Any = typing_extensions.TypedDict(cls.__name__, fields, total=cls.__total__)  # type: ignore[operator]
+    rebuilt: Any = typing_extensions.TypedDict(cls.__name__, fields, total=cls.__total__)  # type: ignore[misc]
     return rebuilt
 
 

@@ -22,7 +22,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 class InlineSqliteSaver(SqliteSaver):
     @classmethod
     def open(cls, path: Path) -> InlineSqliteSaver:
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level="")
+        # isolation_level "" (implicit transactions, as LangGraph's saver expects) is missing from typeshed's Literal.
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level="")  # type: ignore[call-overload]
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")

@@ -109,7 +109,10 @@ class Executor:
         """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it."""
         run_id = run["run_id"]
         self._broker.start(run_id, run["thread_id"])
-        emit = lambda name, data: self._broker.publish(run_id, name, data)  # noqa: E731
+
+        def emit(name: str, data: Any) -> None:
+            self._broker.publish(run_id, name, data)
+
         emit("metadata", {"run_id": run_id, "attempt": run["attempt"]})
         tap = self.protocol.tap(run) if self.protocol is not None else None
         if tap is not None:
@@ -237,7 +240,7 @@ class Executor:
         if rollback:
             # Before the run's end is committed: the next run on the thread may start the moment it is, and must
             # not build on what this run wrote.
-            await checkpointer.adelete_for_runs([run_id])  # type: ignore[attr-defined]
+            await checkpointer.adelete_for_runs([run_id])
         delete_thread = False
         async with self._db.write() as conn:
             # Token usage of the AI messages the run added (cron budgets read it); the state before the run is

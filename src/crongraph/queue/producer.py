@@ -174,7 +174,9 @@ class RunQueue:
             background_free = min(background_free, max(0, BACKGROUND_BESIDE_INTERACTIVE - self._background))
             if now < self._background_not_before:
                 background_free = 0
-        async with self._db.write() as conn:
+        # Each claim statement is atomic on its own (FOR UPDATE SKIP LOCKED on PostgreSQL), so on PostgreSQL they
+        # run in autocommit: no BEGIN/COMMIT round trips around them.
+        async with self._db.autocommit() as conn:
             claimed = await runs.claim(
                 conn,
                 owner=self.owner,

@@ -259,9 +259,7 @@ class RunService:
         created: list[tuple[Record, list[tuple[str, str]]]] = []
         async with self.ctx.db.write() as conn:
             for (body, assistant_id), guard in zip(prepared, guards, strict=True):
-                created.append(
-                    await self._create_in(conn, None, body, assistant_id, INTERACTIVE, None, None, guard)
-                )
+                created.append(await self._create_in(conn, None, body, assistant_id, INTERACTIVE, None, None, guard))
         for run, cancelled in created:
             await self.after_commit(run, cancelled)
         return [run for run, _ in created]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Select, Table, asc, bindparam, desc, func, select, update
 from sqlalchemy.engine import Row
@@ -32,11 +32,11 @@ async def update_fields(conn: AsyncConnection, table: Table, key: str, key_value
     return int(result.rowcount)
 
 
-def record(row: Row[Unpack[tuple[Any, ...]]] | None) -> Record | None:
+def record(row: Row[*tuple[Any, ...]] | None) -> Record | None:
     return dict(row._mapping) if row is not None else None
 
 
-def records(rows: Sequence[Row[Unpack[tuple[Any, ...]]]]) -> list[Record]:
+def records(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Record]:
     return [dict(r._mapping) for r in rows]
 
 

@@ -5,7 +5,9 @@ crongraph gives it exactly one writer connection, guarded by an asyncio lock: wr
 process, and reads run beside them on their own connections under WAL. SQLite statements on a local file take
 tens of microseconds, far less than a hop to a worker thread and back, so on SQLite they run inline on the event
 loop through `InlineConnection`, which has the awaitable shape of SQLAlchemy's AsyncConnection that the
-repositories use. On PostgreSQL both roles share one asyncio pool (psycopg).
+repositories use. On PostgreSQL both roles share one asyncio pool (psycopg); reads and single statements run in
+autocommit, since under READ COMMITTED every statement takes its own snapshot anyway and BEGIN and ROLLBACK around
+them would be two more round trips each.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class Database:
             self._writer_connection: Connection | None = None
         else:
             self.writer = create_async_engine(self.url, pool_size=10, max_overflow=20, **common)
+            # The same pool; a connection checked out here is in autocommit until it is returned.
+            self._autocommit = self.writer.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -109,7 +113,18 @@ class Database:
             with self._sync_reader.connect() as sync_conn:
                 yield InlineConnection(sync_conn)  # type: ignore[misc]
             return
-        async with self.writer.connect() as conn:
+        async with self._autocommit.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose every statement commits on its own (PostgreSQL: one round trip per statement, no
+        BEGIN/COMMIT). For a write that is one statement; on SQLite it is a transaction on the writer."""
+        if self.dialect == "sqlite":
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self._autocommit.connect() as conn:
             yield conn
 
     async def migrate(self) -> None:

@@ -28,6 +28,32 @@ async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         await conn.execute(insert(run_events).on_conflict_do_nothing(), list(rows))
 
 
+# The rows as arrays (one value per column), inserted and announced in one statement: a data-modifying CTE always
+# runs, and NOTIFY is delivered when the statement's transaction commits, so no listener hears of rows it cannot read.
+_APPEND_AND_NOTIFY = text(
+    "WITH added AS (INSERT INTO run_events (run_id, seq, name, data, created_at) "
+    "SELECT * FROM unnest(CAST(:run_ids AS text[]), CAST(:seqs AS integer[]), CAST(:names AS text[]), "
+    "CAST(:datas AS bytea[]), CAST(:created AS timestamptz[])) ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS hint(payload)"
+)
+
+
+async def append_and_notify(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]], channel: str, payloads: Sequence[str]
+) -> None:
+    """PostgreSQL only: append() and notify() as one statement (on an autocommit connection, one round trip)."""
+    params = {
+        "run_ids": [r["run_id"] for r in rows],
+        "seqs": [r["seq"] for r in rows],
+        "names": [r["name"] for r in rows],
+        "datas": [bytes(r["data"]) for r in rows],
+        "created": [r["created_at"] for r in rows],
+        "channel": channel,
+        "payloads": list(payloads),
+    }
+    await conn.execute(_APPEND_AND_NOTIFY, params)
+
+
 async def notify(conn: AsyncConnection, channel: str, payloads: Sequence[str]) -> None:
     """NOTIFY each payload; delivered when the surrounding transaction commits."""
     if payloads:

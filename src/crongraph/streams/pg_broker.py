@@ -3,10 +3,10 @@ for from any other. It is a StreamBroker (streams/broker.py), which keeps doing 
 process: the executing replica's memory log, its own subscribers, the thread logs, final records.
 
 What it adds: the replica executing a run also appends the run's events to the run_events table. One writer task
-flushes whatever has accumulated in one transaction, together with a RUN_EVENTS notification, so a burst of runs
-costs a few round trips, never one per event, and `publish()` never waits for the database. A subscriber on any
-other replica reads the table after its cursor (Last-Event-ID), woken by the notification or, since notifications
-are hints, by a one-second poll.
+flushes whatever has accumulated (lingering up to FLUSH_LINGER for more, unless a run's end is waiting) in one
+statement, together with a RUN_EVENTS notification, so a burst of runs costs a few round trips, never one per
+event, and `publish()` never waits for the database. A subscriber on any other replica reads the table after its
+cursor (Last-Event-ID), woken by the notification or, since notifications are hints, by a one-second poll.
 
 Invariants:
 - An event's id is its position in the run's log, assigned by the one process executing the run; rows are
@@ -42,6 +42,8 @@ PAGE = 500
 # How long a subscriber waits for the END row once storage says the run has ended.
 END_GRACE = timedelta(seconds=3)
 PURGE_EVERY = 60.0
+# Longest an event waits in the outbox for others to share its statement (seconds).
+FLUSH_LINGER = 0.005
 _ENDED_MEMORY = 10_000
 
 
@@ -62,6 +64,8 @@ class PgBroker(StreamBroker):
         self._finals: dict[str, dict[str, Any]] = {}
         self._outbox: list[dict[str, Any]] = []
         self._outbox_ready = asyncio.Event()
+        self._end_ready = asyncio.Event()  # an END row is in the outbox: flush without lingering
+        self._end_queued = False
         self._tasks: list[asyncio.Task[None]] = []
 
     # Lifecycle
@@ -106,11 +110,20 @@ class PgBroker(StreamBroker):
         row = {"run_id": run_id, "seq": seq, "name": name, "data": data, "created_at": self._clock.now()}
         self._outbox.append(row)
         self._outbox_ready.set()
+        if seq == events.END:
+            self._end_queued = True
+            self._end_ready.set()
 
     async def _write_forever(self) -> None:
         backoff = 0.05
         while True:
             await self._outbox_ready.wait()
+            if not self._end_queued:
+                # Let a run's next events join this flush: a trivial run's events then cost one statement, not
+                # one each, and a remote subscriber sees them at most FLUSH_LINGER late. A run's end is not
+                # delayed: waiters on other replicas are answered by its END row.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._end_ready.wait(), timeout=FLUSH_LINGER)
             try:
                 await self._flush()
                 backoff = 0.05
@@ -123,6 +136,8 @@ class PgBroker(StreamBroker):
 
     async def _flush(self) -> None:
         self._outbox_ready.clear()
+        self._end_ready.clear()
+        self._end_queued = False
         batch, self._outbox = self._outbox, []
         if not batch:
             return
@@ -130,9 +145,8 @@ class PgBroker(StreamBroker):
         for row in batch:
             hints[row["run_id"]] = row["run_id"] + (":end" if row["seq"] == events.END else "")
         try:
-            async with self._db.write() as conn:
-                await events.append(conn, batch)
-                await events.notify(conn, notify.RUN_EVENTS, list(hints.values()))
+            async with self._db.autocommit() as conn:
+                await events.append_and_notify(conn, batch, notify.RUN_EVENTS, list(hints.values()))
         except BaseException:
             self._outbox[:0] = batch  # kept in order; the insert is idempotent
             self._outbox_ready.set()
