@@ -37,6 +37,12 @@ def _url_option(parser: argparse.ArgumentParser, top: bool) -> None:
         help="server URL (default: $CRONGRAPH_URL, else the `crongraph dev` recorded in .crongraph/server.json, "
         f"else {DEFAULT_URL})",
     )
+    parser.add_argument(
+        "--token",
+        default=None if top else argparse.SUPPRESS,
+        help="bearer token for a server with langgraph.json `auth`, sent as `Authorization: Bearer TOKEN` "
+        "(default: $CRONGRAPH_TOKEN)",
+    )
 
 
 def _filters(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -143,13 +149,17 @@ def _http_error(exc: httpx.HTTPStatusError) -> str:
     except (ValueError, AttributeError):
         detail = None
     text = detail if isinstance(detail, str) and detail else exc.response.text.strip()[:200]
-    return f"{exc.response.status_code} from {exc.request.method} {exc.request.url.path}: {text or 'no detail'}"
+    hint = ""
+    if exc.response.status_code == 401:
+        hint = " (this server authenticates: pass --token TOKEN or set CRONGRAPH_TOKEN)"
+    return f"{exc.response.status_code} from {exc.request.method} {exc.request.url.path}: {text or 'no detail'}{hint}"
 
 
 def _client(args: argparse.Namespace) -> Any:
     from langgraph_sdk import get_client
 
-    return get_client(url=args.url)
+    token = getattr(args, "token", None) or os.environ.get("CRONGRAPH_TOKEN")
+    return get_client(url=args.url, headers={"Authorization": f"Bearer {token}"} if token else None)
 
 
 # Showing times and ids

@@ -398,3 +398,30 @@ async def test_a_stateless_cron_fires_as_its_owner_on_threads_they_own(alice: An
         assert result["user_id"] == "bob" and result["identity"] == "bob"
     finally:
         await bob.crons.delete(cron["cron_id"])
+
+
+async def test_the_cli_sees_what_its_token_may_see(project: ServerProcess, alice: Any) -> None:
+    """`crongraph crons` against an authenticating server: 401 says how to pass a token; --token (or
+    CRONGRAPH_TOKEN) shows the token's user their own crons and no one else's."""
+    import os
+    import subprocess
+    import sys
+
+    cron = await alice.crons.create("whoami", schedule="0 9 * * *", metadata={"cli": "yes"})
+
+    def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crongraph", "crons", *args, "--url", project.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **(env or {})},
+        )
+
+    anonymous = cli("list")
+    assert anonymous.returncode == 1 and "pass --token TOKEN or set CRONGRAPH_TOKEN" in anonymous.stderr
+    mine = cli("list", "--token", TOKENS["alice"])
+    assert mine.returncode == 0 and cron["cron_id"][-8:] in mine.stdout, mine.stdout + mine.stderr
+    theirs = cli("list", env={"CRONGRAPH_TOKEN": TOKENS["bob"]})
+    assert theirs.returncode == 0 and cron["cron_id"][-8:] not in theirs.stdout, theirs.stdout
+    await alice.crons.delete(cron["cron_id"])

@@ -32,8 +32,9 @@ async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
 # runs, and NOTIFY is delivered when the statement's transaction commits, so no listener hears of rows it cannot read.
 _APPEND_AND_NOTIFY = text(
     "WITH added AS (INSERT INTO run_events (run_id, seq, name, data, created_at) "
-    "SELECT * FROM unnest(CAST(:run_ids AS text[]), CAST(:seqs AS integer[]), CAST(:names AS text[]), "
-    "CAST(:datas AS bytea[]), CAST(:created AS timestamptz[])) ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT r, s, n, decode(d, 'hex'), c FROM unnest(CAST(:run_ids AS text[]), CAST(:seqs AS integer[]), "
+    "CAST(:names AS text[]), CAST(:datas AS text[]), CAST(:created AS timestamptz[])) AS e(r, s, n, d, c) "
+    "ON CONFLICT DO NOTHING RETURNING 1) "
     "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS hint(payload)"
 )
 
@@ -46,7 +47,8 @@ async def append_and_notify(
         "run_ids": [r["run_id"] for r in rows],
         "seqs": [r["seq"] for r in rows],
         "names": [r["name"] for r in rows],
-        "datas": [bytes(r["data"]) for r in rows],
+        # Hex: psycopg writes array elements as text and escapes every quote of JSON data with a regex.
+        "datas": [bytes(r["data"]).hex() for r in rows],
         "created": [r["created_at"] for r in rows],
         "channel": channel,
         "payloads": list(payloads),
