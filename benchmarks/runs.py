@@ -210,7 +210,7 @@ def main() -> None:
         help="custom auth: start crongraph with benchmarks/graphs/auth.py (or, with --url, send a bearer token)",
     )
     args = p.parse_args()
-    extra = {"config": BENCH_CONFIG.with_name("langgraph.auth.json")} if args.auth else {}
+    extra: dict[str, Any] = {"config": BENCH_CONFIG.with_name("langgraph.auth.json")} if args.auth else {}
     token = "bench-user" if args.auth else None
     if args.compare:
         with targets(args.compare, args.assistant, **extra) as found:
@@ -221,7 +221,6 @@ def main() -> None:
     with server_target(args.url, args.assistant, **backend(args), **({} if args.url else extra)) as target:
         print(f"server: {target.url}" + (" (custom auth)" if args.auth else ""))
         asyncio.run(measure(target, args.n, args.backlog, token))
-
 
 
 if __name__ == "__main__":

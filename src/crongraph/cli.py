@@ -174,14 +174,29 @@ def _banner(settings: Settings, project: ProjectConfig, graph_ids: list[str], de
     url = f"http://{settings.host}:{settings.port}{project.http.mount_prefix or ''}"
     data = settings.resolved_database_url if settings.is_postgres else f"{settings.data_dir.resolve()}/"
     source = str(project.path) if project.path else "bundled example (no langgraph.json here)"
-    example = '{"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": "What time is it?"}]}}'
+    authenticating = bool(project.auth and project.auth.path)
+    if project.path is None:
+        # The bundled example's own question; a project's graphs take inputs only the project knows.
+        example = '{"assistant_id": "agent", "input": {"messages": [{"role": "user", "content": "What time is it?"}]}}'
+    else:
+        example = f'{{"assistant_id": "{graph_ids[0]}", "input": {{}}}}' if graph_ids else ""
+    token = " -H 'Authorization: Bearer YOUR_TOKEN'" if authenticating else ""
     lines = [
         f"crongraph {__version__} {'dev' if dev else 'serve'}",
         f"  API:     {url}      docs: {url}/docs",
         *([] if project.http.disable_runs else [f"  Crons:   {url}/dashboard   (the cron dashboard, in your browser)"]),
         f"  Graphs:  {', '.join(graph_ids)}   from {source}",
         f"  Data:    {_redact(data)}",
-        f"  Try:     curl -s {url}/runs/wait -H 'content-type: application/json' -d '{example}'",
+        *(
+            [f"  Auth:    {project.auth.path} (every API request needs credentials; /ok and /docs stay public)"]
+            if authenticating and project.auth
+            else []
+        ),
+        *(
+            [f"  Try:     curl -s {url}/runs/wait -H 'content-type: application/json'{token} -d '{example}'"]
+            if example
+            else []
+        ),
     ]
     lines += [f"  Note:    {note}" for note in project.notes]
     lines += [f"  WARNING: {warning}" for warning in project.warnings]

@@ -425,3 +425,40 @@ async def test_the_cli_sees_what_its_token_may_see(project: ServerProcess, alice
     theirs = cli("list", env={"CRONGRAPH_TOKEN": TOKENS["bob"]})
     assert theirs.returncode == 0 and cron["cron_id"][-8:] not in theirs.stdout, theirs.stdout
     await alice.crons.delete(cron["cron_id"])
+
+
+async def test_mcp_tools_are_what_the_user_may_see_and_run_as_the_user(
+    project: ServerProcess, alice: Any, bob: Any
+) -> None:
+    """MCP goes through auth like the API: each user lists as tools only the assistants their handlers let them
+    read, cannot call another's, and a tool call runs as the caller (the graph reports who it runs for)."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.shared.exceptions import MCPError
+
+    suffix = uuid.uuid4().hex[:6]
+    await alice.assistants.create("whoami", name=f"alice_bot_{suffix}")
+    await bob.assistants.create("whoami", name=f"bob_bot_{suffix}")
+
+    async def tools_and_call(who: str, tool: str) -> tuple[set[str], Any]:
+        http = create_mcp_http_client(headers=bearer(who))
+        async with (
+            http,
+            streamable_http_client(f"{project.url}/mcp/", http_client=http) as (read, write, *_),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            names = {t.name for t in (await session.list_tools()).tools if t.name.endswith(suffix)}
+            try:
+                return names, await session.call_tool(tool, {})
+            except MCPError as exc:  # inside the session: outside, the client's task group wraps it in a group
+                return names, exc
+
+    names, result = await tools_and_call("alice", f"alice_bot_{suffix}")
+    assert names == {f"alice_bot_{suffix}"}
+    assert not result.is_error and '"user_id":"alice"' in result.content[0].text.replace(" ", "")
+    names, refused = await tools_and_call("bob", f"alice_bot_{suffix}")
+    assert isinstance(refused, MCPError) and f"Unknown tool: alice_bot_{suffix}" in str(refused)
+    names, result = await tools_and_call("bob", f"bob_bot_{suffix}")
+    assert names == {f"bob_bot_{suffix}"} and '"user_id":"bob"' in result.content[0].text.replace(" ", "")

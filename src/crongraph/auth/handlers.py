@@ -62,6 +62,13 @@ class Handlers:
         self._chosen[key] = chosen
         return chosen
 
+    def store_without_its_own_handler(self) -> bool:
+        """True when store requests are judged only by a handler written for every resource: the filters such a
+        handler returns narrow store searches by item value, but cannot keep one user from another's namespaces
+        (as in the reference, only a `store` handler that scopes the namespace does)."""
+        own = any(key[0] == "store" for key in self._auth._handlers)
+        return not own and any(self.handler_for("store", a) is not None for a in ("get", "put", "delete"))
+
     def uncovered(self) -> list[str]:
         """ "resource.action" pairs no handler covers, when some handlers exist (they are allowed unfiltered)."""
         if not self._auth._handlers or self._auth._global_handlers or ("*", "*") in self._auth._handlers:

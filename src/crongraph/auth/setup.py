@@ -43,6 +43,12 @@ def auth_middleware(project: ProjectConfig, api: FastAPI, user_app: Starlette | 
             "Add a global @auth.on handler (deny by default) to close them.",
             ", ".join(uncovered),
         )
+    if handlers.store_without_its_own_handler():
+        log.warning(
+            "auth: the store has no @auth.on.store handler; a filter your other handlers return cannot separate "
+            "users' store items (get, put and delete reach any namespace). Scope namespaces per user in an "
+            "@auth.on.store handler (docs/auth.md, The store)."
+        )
     if config.openapi is not None and api.openapi_url:
         _describe_security(api, config.openapi)
     http = project.http

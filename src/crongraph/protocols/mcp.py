@@ -145,6 +145,11 @@ def _offset(cursor: str | None) -> int:
 async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> Any:
     caller = _caller(ctx)
     offset = _offset(params.cursor if params else None)
+    with caller.acting():
+        return await _list_tools(caller, offset)
+
+
+async def _list_tools(caller: Caller, offset: int) -> types.ListToolsResult:
     rows = await caller.runtime.assistants.search({"limit": PAGE_SIZE, "offset": offset})
     rows = rows[:PAGE_SIZE]
     seen: set[str] = set()
@@ -164,6 +169,11 @@ async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.Paginate
 
 async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
     caller = _caller(ctx)
+    with caller.acting():
+        return await _call_tool(caller, params)
+
+
+async def _call_tool(caller: Caller, params: types.CallToolRequestParams) -> types.CallToolResult:
     rt = caller.runtime
     candidates = await rt.assistants.search({"limit": MAX_ASSISTANTS, "offset": 0})
     matching = [a for a in candidates if params.name and tool_name(a["name"] or "") == params.name]
@@ -173,8 +183,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         raise MCPError(code=types.INVALID_PARAMS, message=f"Multiple assistants are named like the tool {params.name}")
     body = {"assistant_id": matching[0]["assistant_id"], "input": params.arguments or {}}
     try:
-        with caller.acting():
-            run = await rt.runs.create(None, body)  # interactive priority, like a client's runs.wait
+        run = await rt.runs.create(None, body)  # interactive priority, like a client's runs.wait
         output = await rt.runs.join(run["run_id"])
     except CrongraphError as exc:
         raise MCPError(code=types.INVALID_PARAMS, message=exc.detail) from None
