@@ -46,7 +46,12 @@ def _url_option(parser: argparse.ArgumentParser, top: bool) -> None:
 
 
 def _filters(parser: argparse.ArgumentParser, verb: str) -> None:
-    parser.add_argument("cron_ids", nargs="*", metavar="CRON_ID", help="crons by id (or a unique end of an id)")
+    parser.add_argument(
+        "cron_ids",
+        nargs="*",
+        metavar="CRON_ID",
+        help="crons by id, or by a unique beginning or end of an id (at least 4 characters)",
+    )
     parser.add_argument("--assistant", help=f"{verb} the crons of this assistant (id or graph name)")
     parser.add_argument("--thread", help=f"{verb} the crons of this thread")
     parser.add_argument(
@@ -67,7 +72,7 @@ def add_parser(commands: Any) -> None:
     listing.add_argument("--all", action="store_true", help="include paused and finished crons")
     listing.set_defaults(handler=_list)
     show = actions.add_parser("show", help="one cron in full, with its latest runs and how late each was")
-    show.add_argument("cron_id")
+    show.add_argument("cron_id", help="a cron id, or a unique beginning or end of one (at least 4 characters)")
     show.set_defaults(handler=_show)
     for name, handler, text in (
         ("pause", _pause, "stop crons from firing (enabled=false)"),
@@ -131,34 +136,48 @@ async def _main(args: argparse.Namespace) -> int:
     args.url, source = _resolve_url(args)
     try:
         await _check(args.url, source)
-        return int(await args.run(args))
+        code = int(await args.run(args))
+        sys.stdout.flush()  # here, not at exit, so that a closed stdout is caught below
+        return code
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as a CLI killed by SIGPIPE would. Point stdout at
+        # /dev/null so the interpreter's own flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
     except CliError as exc:
         print(f"crongraph: {exc}", file=sys.stderr)
         return 1
     except httpx.HTTPStatusError as exc:
-        print(f"crongraph: {_http_error(exc)}", file=sys.stderr)
+        print(f"crongraph: {_http_error(exc, bool(_token(args)))}", file=sys.stderr)
         return 1
     except httpx.TransportError as exc:
         print(f"crongraph: lost the server at {args.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 
-def _http_error(exc: httpx.HTTPStatusError) -> str:
+def _http_error(exc: httpx.HTTPStatusError, token_given: bool = False) -> str:
     try:
         detail = exc.response.json().get("detail")
     except (ValueError, AttributeError):
         detail = None
     text = detail if isinstance(detail, str) and detail else exc.response.text.strip()[:200]
     hint = ""
-    if exc.response.status_code == 401:
+    if exc.response.status_code == 401 and token_given:
+        hint = " (the server refused the token given by --token or CRONGRAPH_TOKEN: check it)"
+    elif exc.response.status_code == 401:
         hint = " (this server authenticates: pass --token TOKEN or set CRONGRAPH_TOKEN)"
     return f"{exc.response.status_code} from {exc.request.method} {exc.request.url.path}: {text or 'no detail'}{hint}"
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    return getattr(args, "token", None) or os.environ.get("CRONGRAPH_TOKEN") or None
 
 
 def _client(args: argparse.Namespace) -> Any:
     from langgraph_sdk import get_client
 
-    token = getattr(args, "token", None) or os.environ.get("CRONGRAPH_TOKEN")
+    token = _token(args)
     return get_client(url=args.url, headers={"Authorization": f"Bearer {token}"} if token else None)
 
 
@@ -243,17 +262,32 @@ async def _list(args: argparse.Namespace) -> int:
         print("No crons." if args.all else "No active crons (use --all to include paused and finished ones).")
         return 0
     threads = _short_ids([c["thread_id"] for c in crons if c.get("thread_id")])
-    print(f"{'CRON ID':36}  {'SCHEDULE':16} {'NEXT RUN':44} {'RUNS/24H':>8} {'RUNS':>6}  STATE")
+    header = ("CRON ID", "SCHEDULE", "NEXT RUN", "RUNS/24H", "RUNS", "STATE")
+    rows: list[tuple[str, ...]] = []
     for c in crons:
         usage = c.get("usage") or {}
         target = f"thread {threads[c['thread_id']]}" if c.get("thread_id") else "new thread per run"
         nxt = _when(c.get("next_run_date"), c.get("timezone")) if _state(c) == "active" else "-"
         tokens = f", {usage['tokens_last_24h']} tokens/24h" if usage.get("tokens_last_24h") else ""
         why = " (by the server: see show)" if _state(c) == "paused" and c.get("paused_reason") else ""
-        print(
-            f"{c['cron_id']:36}  {c['schedule'][:16]:16} {nxt:44} {usage.get('runs_last_24h', 0):>8} "
-            f"{usage.get('runs', 0):>6}  {_state(c)}{why}, {target}{tokens}"
+        rows.append(
+            (
+                str(c["cron_id"]),
+                str(c["schedule"]),
+                nxt,
+                str(usage.get("runs_last_24h", 0)),
+                str(usage.get("runs", 0)),
+                f"{_state(c)}{why}, {target}{tokens}",
+            )
         )
+    # Each column as wide as its widest cell: nothing is cut, and every row lines up with the header.
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(width) if i in (3, 4) else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        print(f"{'  '.join(cells)}  {row[-1]}")
     print(f"\n{len(crons)} cron(s). Stop one with: crongraph crons pause CRON_ID  (or delete CRON_ID)")
     return 0
 
@@ -293,7 +327,7 @@ async def _show(args: argparse.Namespace) -> int:
     print(f"Cron {cron['cron_id']}")
     print(f"  Schedule:   {cron['schedule']}  —  {nxt['description']}")
     print(f"  Target:     {'thread ' + cron['thread_id'] if cron['thread_id'] else _stateless_target(cron)}")
-    print(f"  Assistant:  {cron['assistant_id']}")
+    print(f"  Assistant:  {await _assistant_name(client, cron['assistant_id'], {})}")
     print(
         f"  State:      {state}   end_time: {_when(cron['end_time'], tz)}   "
         f"missed occurrences: {cron.get('missed_policy')}"
@@ -371,7 +405,8 @@ def _stateless_target(cron: dict[str, Any]) -> str:
 
 
 async def _resolve_id(client: Any, given: str) -> str:
-    """A full cron id, or the one cron whose id ends (or begins) with `given`."""
+    """A full cron id, or the one cron whose id begins or ends with `given`. Raises CliError when none or several
+    do (naming up to three of them). UUIDv7 ids made in the same minute share their beginning: give an end then."""
     if _looks_like_id(given):
         return given
     text = given.lstrip("…").lower()
@@ -380,9 +415,13 @@ async def _resolve_id(client: Any, given: str) -> str:
     ids = [str(c["cron_id"]) for c in await _all_crons(client)]
     matches = [i for i in ids if i.endswith(text) or i.startswith(text)]
     if not matches:
-        raise CliError(f"no cron id ends with {given!r}")
+        raise CliError(f"no cron id begins or ends with {given!r}")
     if len(matches) > 1:
-        raise CliError(f"{given!r} names {len(matches)} crons ({', '.join(matches[:3])}…): give more of the id")
+        more = "…" if len(matches) > 3 else ""
+        raise CliError(
+            f"{given!r} names {len(matches)} crons ({', '.join(matches[:3])}{more}): give more of the id "
+            "(ids made in the same minute share their beginning; their ends differ)"
+        )
     return matches[0]
 
 
@@ -422,9 +461,26 @@ async def _select(args: argparse.Namespace, client: Any) -> list[dict[str, Any]]
     return crons
 
 
-def _describe(cron: dict[str, Any]) -> str:
+async def _assistant_name(client: Any, assistant_id: str, seen: dict[str, str]) -> str:
+    """How a person knows the assistant: its graph, and its name when that differs (`agent`, `nightly (graph
+    agent)`); its id when it cannot be fetched. `seen` caches one fetch per assistant."""
+    if assistant_id not in seen:
+        try:
+            assistant = await client.assistants.get(assistant_id)
+        except httpx.HTTPError:
+            seen[assistant_id] = assistant_id
+        else:
+            graph, name = assistant.get("graph_id"), assistant.get("name")
+            if name and graph and name != graph:
+                seen[assistant_id] = f"{name} (graph {graph})"
+            else:
+                seen[assistant_id] = str(name or graph or assistant_id)
+    return seen[assistant_id]
+
+
+def _describe(cron: dict[str, Any], assistant: str) -> str:
     target = f"thread {cron['thread_id']}" if cron.get("thread_id") else "new thread per run"
-    return f"{cron['cron_id']}  {cron['schedule']:16} {_state(cron):8} {cron['assistant_id']}  {target}"
+    return f"{cron['cron_id']}  {cron['schedule']:16} {_state(cron):8} {assistant}  {target}"
 
 
 async def _bulk(args: argparse.Namespace, act: Any, verb: str) -> int:
@@ -435,8 +491,9 @@ async def _bulk(args: argparse.Namespace, act: Any, verb: str) -> int:
         return 0
     if args.dry_run:
         print(f"Would {args.action} {len(crons)} cron(s):")
+        names: dict[str, str] = {}
         for cron in crons:
-            print(f"  {_describe(cron)}")
+            print(f"  {_describe(cron, await _assistant_name(client, cron['assistant_id'], names))}")
         return 0
     for cron in crons:
         print(await act(client, cron))

@@ -462,3 +462,25 @@ async def test_mcp_tools_are_what_the_user_may_see_and_run_as_the_user(
     assert isinstance(refused, MCPError) and f"Unknown tool: alice_bot_{suffix}" in str(refused)
     names, result = await tools_and_call("bob", f"bob_bot_{suffix}")
     assert names == {f"bob_bot_{suffix}"} and '"user_id":"bob"' in result.content[0].text.replace(" ", "")
+
+
+async def test_refused_requests_are_counted_apart_from_unknown_paths(raw: httpx.AsyncClient) -> None:
+    """A 401 is answered by the auth middleware before any route runs: /metrics counts it as `<refused>`, so an
+    operator can tell refusals from clients calling paths that do not exist."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def refused() -> float:
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "crongraph_http_requests_total"
+            and sample.labels.get("route") == "<refused>"
+            and sample.labels.get("status") == "401"
+        )
+
+    text = (await raw.get("/metrics")).text
+    before = refused()
+    assert (await raw.get(f"/threads/{uuid.uuid4()}")).status_code == 401
+    text = (await raw.get("/metrics")).text
+    assert refused() == before + 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -186,3 +187,74 @@ def test_list_shows_thread_ids_that_are_unique_as_shown(server: Any) -> None:
     assert len(shown) >= 3
     for thread in threads:
         assert sum(1 for s in shown if thread.endswith(s.lstrip("…"))) == 1
+
+
+def test_list_columns_fit_their_content_and_show_names_the_assistant(server: Any) -> None:
+    at = _cron(server, "/runs/crons", assistant_id="agent", schedule="@at 2099-11-30T18:40:00", timezone="Asia/Seoul")
+    plain = _cron(server, "/runs/crons", assistant_id="agent", schedule="5 4 * * *")
+    url = ["crons", "--url", server.url]
+    try:
+        listed = crongraph(*url, "list")
+        shown = crongraph(*url, "show", at["cron_id"])
+        dry = crongraph(*url, "delete", at["cron_id"], plain["cron_id"], "--dry-run")
+    finally:
+        for c in (at, plain):
+            httpx.delete(f"{server.url}/runs/crons/{c['cron_id']}")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    header = lines[0]
+    mine = [line for line in lines if line.startswith((at["cron_id"], plain["cron_id"]))]
+    assert len(mine) == 2 and "@at 2099-11-30T18:40:00" in listed.stdout  # not cut
+    # Every column starts where its header does, with or without a zone beside the time.
+    for line in mine:
+        for column in ("SCHEDULE", "NEXT RUN"):
+            start = header.index(column)
+            assert line[start - 2 : start] == "  " and line[start] != " ", (column, header, line)
+        assert line[: header.index("RUNS/24H") + len("RUNS/24H")].endswith("0")
+    assert shown.returncode == 0 and "Assistant:  agent" in shown.stdout, shown.stdout
+    assert "Assistant:  " + at["assistant_id"] not in shown.stdout
+    assert dry.returncode == 0 and dry.stdout.count(" agent  new thread per run") == 2, dry.stdout
+
+
+def test_ids_by_a_unique_prefix_or_suffix_and_ambiguity_lists_the_candidates(server: Any) -> None:
+    crons = [_cron(server, "/runs/crons", assistant_id="agent", schedule="0 9 * * *") for _ in range(2)]
+    ids = [c["cron_id"] for c in crons]
+    url = ["crons", "--url", server.url]
+    try:
+        prefix = next(n for n in range(36, 3, -1) if ids[0][:n] == ids[1][:n])  # same minute: shared beginning
+        both = crongraph(*url, "show", ids[0][:prefix])
+        by_end = crongraph(*url, "show", ids[0][-8:])
+        by_start = crongraph(*url, "show", ids[0][: prefix + 1] if ids[0][prefix] != ids[1][prefix] else ids[0])
+        helped = crongraph(*url, "pause", "--help")
+    finally:
+        for c in crons:
+            httpx.delete(f"{server.url}/runs/crons/{c['cron_id']}")
+    assert both.returncode == 1 and all(i in both.stderr for i in ids), both.stderr
+    assert by_end.returncode == 0 and f"Cron {ids[0]}" in by_end.stdout, by_end.stderr
+    assert by_start.returncode == 0 and f"Cron {ids[0]}" in by_start.stdout, by_start.stderr
+    assert "unique beginning or end" in " ".join(helped.stdout.split())
+
+
+def test_a_refused_token_is_said_to_be_refused(server_factory: Any) -> None:
+    project = Path(__file__).resolve().parents[1] / "fixtures" / "auth_project" / "langgraph.json"
+    secured = server_factory(config=project)
+    none = crongraph("crons", "--url", secured.url, "list")
+    assert none.returncode == 1 and "pass --token TOKEN" in none.stderr
+    wrong = crongraph("crons", "--url", secured.url, "list", "--token", "wrong")
+    assert wrong.returncode == 1 and "refused the token" in wrong.stderr and "pass --token" not in wrong.stderr
+    assert crongraph("crons", "--url", secured.url, "list", "--token", "alice-token").returncode == 0
+
+
+def test_a_closed_stdout_ends_the_command_quietly(server: Any) -> None:
+    cron = _cron(server, "/runs/crons", assistant_id="agent", schedule="0 9 * * *")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written: every write meets a closed pipe
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "crongraph", "crons", "--url", server.url, "show", cron["cron_id"]],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+        httpx.delete(f"{server.url}/runs/crons/{cron['cron_id']}")
+    assert proc.stderr == "" and proc.returncode == 141, proc.stderr

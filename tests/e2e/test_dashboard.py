@@ -325,6 +325,12 @@ def test_every_action_is_reflected_in_the_api(watched: Watched, sdk: Any, dash: 
     tokens = (runs[0].get("usage") or {}).get("total_tokens")
     row = page.locator(f'#runs-body tr[data-run-id="{runs[0]["run_id"]}"]')
     expect(row).to_contain_text("success")
+    expect(row).to_have_attribute("data-kind", "manual")  # a run from "Run now" is marked as such
+    expect(row.locator("td").nth(1)).to_contain_text("manual")
+    expect(page.locator("#fires-body tr").first.locator("td").nth(2)).to_have_text("manual")  # the fire log's kind
+    # A cron in UTC gives its next fire once, not "… UTC · … UTC".
+    expect(page.locator("#cron-state")).to_contain_text("Next fire:")
+    assert page.locator("#cron-state").inner_text().count(" UTC") == 1
     if tokens is not None:
         expect(row.locator("td").nth(4)).to_have_text(str(tokens))
 
@@ -466,7 +472,10 @@ def test_with_auth_the_dashboard_asks_for_a_token_and_shows_only_that_users_cron
     expect(page.locator("#token-message")).to_have_text(  # ...and its first API call asks for one
         "This server asks for a token: paste a bearer token to see your crons."
     )
-    page.get_by_label("API token", exact=True).fill("alice-token")
+    # Nothing keeps saying "Loading…": the header and the table wait for the reader's token, and say so.
+    expect(page.locator("#updated")).to_have_text("Paste an API token to continue.")
+    expect(page.locator("#crons-body")).to_have_text("Paste an API token to continue.")
+    page.get_by_label("API token", exact=True).fill("Bearer alice-token")  # copied with its scheme: accepted
     page.get_by_role("button", name="Use token").click()
     expect(row_of(page, made["alice"]["cron_id"])).to_be_visible()
     expect(page.locator("#crons-body tr")).to_have_count(1)  # bob's cron is not hers to see

@@ -40,7 +40,10 @@ def test_scheduler_stats_become_metrics_whatever_their_keys() -> None:
     assert families["crongraph_scheduler_wakeups"].type == "counter"
     assert values["crongraph_scheduler_wakeups_total"] == 7
     assert values["crongraph_scheduler_running"] == 1
-    assert values["crongraph_scheduler_guards_overlap_skipped"] == 2
+    # Counts since the process started are counters (rate() applies); states are gauges.
+    assert families["crongraph_scheduler_guards_overlap_skipped"].type == "counter"
+    assert values["crongraph_scheduler_guards_overlap_skipped_total"] == 2
+    assert families["crongraph_scheduler_running"].type == "gauge"
     assert values["crongraph_scheduler_last_tick"] == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
     assert not any("note" in name for name in families)
 

@@ -2,7 +2,8 @@
 event per request (`http.request`: method, path, route, status, duration_ms, client).
 
 The route template (`/threads/{thread_id}/runs`) comes from the route Starlette matched, so the metrics' label
-set stays bounded whatever paths clients send; an unmatched path is counted as `<unmatched>`.
+set stays bounded whatever paths clients send; a request refused by authentication before routing is counted as
+`<refused>`, a path no route has as `<unmatched>`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            route = getattr(scope.get("route"), "path", None) or _route_of(status)
             method = str(scope.get("method", ""))
             metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
             metrics.HTTP_LATENCY.labels(method, route).observe(elapsed)
@@ -54,3 +55,9 @@ class RequestMetrics:
                     duration_ms=round(elapsed * 1000, 2),
                     client=f"{client[0]}:{client[1]}" if client else None,
                 )
+
+
+def _route_of(status: int) -> str:
+    """The label of a request no route ran: refused by authentication before routing (401, 403), or a path no
+    route has. Both bounded: the raw path never becomes a label."""
+    return "<refused>" if status in (401, 403) else "<unmatched>"

@@ -104,7 +104,16 @@ class RuntimeSnapshot(Collector):
             )
         for key, number in sorted(_flatten(scheduler).items()):
             name = "crongraph_scheduler_" + "".join(c if c.isalnum() else "_" for c in key).lower()
-            yield GaugeMetricFamily(name, f"The scheduler's `{key}` (from its stats()).", value=number)
+            help_text = f"The scheduler's `{key}` (from its stats())."
+            if key in _SCHEDULER_COUNTS or key.startswith("guards."):
+                # Counts since this process started: counters, so that rate() and increase() apply.
+                yield CounterMetricFamily(name, help_text, value=number)
+            else:
+                yield GaugeMetricFamily(name, help_text, value=number)
+
+
+# The scheduler's stats() keys that only grow (with every `guards.*` key).
+_SCHEDULER_COUNTS = frozenset({"fired"})
 
 
 def _flatten(stats: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

@@ -56,6 +56,10 @@ const CG = (() => {
   function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
   function askToken(message) {
     document.getElementById("token-message").textContent = message || t("token_needed");
+    // Whatever still says "Loading…" waits for the reader now, not for the server: say so.
+    for (const node of document.querySelectorAll("#updated, td, h1 code")) {
+      if (node.textContent === t("loading")) node.textContent = t("paste_token");
+    }
     tokenForm.hidden = false;
     tokenInput.focus();
   }
@@ -64,7 +68,8 @@ const CG = (() => {
   });
   tokenForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+    // A token copied with its scheme ("Bearer abc") is the token "abc": the scheme is added when sending.
+    sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim().replace(/^bearer\s+/i, ""));
     tokenInput.value = "";
     location.reload();
   });
@@ -172,6 +177,7 @@ const CG = (() => {
   }
   function statusWord(status) { return strings[`status_${status}`] ?? status ?? "—"; }
   function outcomeWord(outcome) { return strings[`outcome_${outcome}`] ?? outcome ?? "—"; }
+  function kindWord(kind) { return strings[`kind_${kind}`] ?? kind ?? "—"; }
 
   // ---- live ----
   const live = document.getElementById("live");
@@ -260,6 +266,6 @@ const CG = (() => {
 
   return {
     root, lang, t, el, svg, api, ApiError, flash, flashNext, wall, fromNow, num, ms, browserZone, fillZones, stateOf,
-    statePill, statusWord, outcomeWord, poll, report, jsonObject, endTimeValue, endTimeInput, schedulePreview,
+    statePill, statusWord, outcomeWord, kindWord, poll, report, jsonObject, endTimeValue, endTimeInput, schedulePreview,
   };
 })();

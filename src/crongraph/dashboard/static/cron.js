@@ -60,7 +60,11 @@
     const cronState = CG.stateOf(c);
     const line = [CG.statePill(c), " "];
     if (cronState === "paused" && c.paused_reason) line.push(t("paused_reason", { reason: c.paused_reason }));
-    if (cronState === "active") line.push(`${t("next_fire")}: ${wall(c.next_run_date, zone())} ${zone()} · ${wall(c.next_run_date, "UTC")} UTC · ${fromNow(c.next_run_date)}`);
+    if (cronState === "active") {
+      const utc = `${wall(c.next_run_date, "UTC")} UTC`;
+      const local = zone() === "UTC" ? utc : `${wall(c.next_run_date, zone())} ${zone()} · ${utc}`;
+      line.push(`${t("next_fire")}: ${local} · ${fromNow(c.next_run_date)}`);
+    }
     $("cron-state").replaceChildren(...line);
     $("act-pause").hidden = !c.enabled;
     $("act-resume").hidden = c.enabled;
@@ -126,13 +130,19 @@
     const usage = run.usage || {};
     return usage.total_tokens ?? run.tokens ?? usage.tokens;
   }
+  // "schedule", "manual" (POST …/trigger) or "backfill": the server marks the explicit ones in run metadata.
+  function runKind(run) {
+    return run.cron_fire_kind || run.kind || (run.metadata && run.metadata.cron_fire_kind) || "schedule";
+  }
   function runRow(run) {
     const terminal = !["pending", "running"].includes(run.status);
     const end = run.ended_at || (terminal ? run.updated_at : null);
     const duration = end ? new Date(end) - new Date(run.started_at || run.created_at) : null;
-    return el("tr", { "data-run-id": run.run_id },
+    const kind = runKind(run);
+    return el("tr", { "data-run-id": run.run_id, "data-kind": kind },
       el("td", {}, both(run.scheduled_for || run.created_at)),
-      el("td", {}, el("span", { class: `pill s-${run.status}`, text: CG.statusWord(run.status) })),
+      el("td", {}, el("span", { class: `pill s-${run.status}`, text: CG.statusWord(run.status) }),
+        kind === "schedule" ? null : el("span", { class: `pill kind k-${kind}`, text: CG.kindWord(kind) })),
       el("td", { class: "num", text: CG.ms(run.delay_ms) }),
       el("td", { class: "num", text: CG.ms(duration) }),
       el("td", { class: "num", text: num(runTokens(run)) }),
@@ -147,9 +157,10 @@
     $("fires-body").replaceChildren(...(page.length ? page.map((f) => el("tr", {},
       el("td", {}, both(f.scheduled_for)),
       el("td", {}, both(f.fired_at)),
+      el("td", { class: "kind", text: CG.kindWord(f.kind || "schedule") }),
       el("td", {}, el("span", { class: `pill s-${f.outcome}`, text: CG.outcomeWord(f.outcome) }),
         f.run_status ? el("span", { class: `pill s-${f.run_status}`, text: CG.statusWord(f.run_status) }) : null),
-      el("td", { class: f.outcome === "failed" ? "error" : "", text: f.detail || "" }))) : [el("tr", {}, el("td", { colspan: 4, text: t("none") }))]));
+      el("td", { class: f.outcome === "failed" ? "error" : "", text: f.detail || "" }))) : [el("tr", {}, el("td", { colspan: 5, text: t("none") }))]));
     pager("fires", state.firesOffset, page.length, fires.length > PAGE);
   }
 
