@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ import psycopg
 import pytest
 
 from tests.support.postgres import PostgresServer
-from tests.support.server import ServerProcess
+from tests.support.server import FIXTURE_CONFIG, ServerProcess
 
 LEASE_SECONDS = 2.0
 
@@ -63,15 +64,18 @@ async def executor_of(group: Cluster) -> ServerProcess:
 def cluster(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Cluster]]:
     started: list[Cluster] = []
 
-    def start(n: int = 3, envs: list[dict[str, str]] | None = None, **env: str) -> Cluster:
-        """n replicas with `env` (CRONGRAPH_* variables), plus envs[i] for replica i."""
+    def start(
+        n: int = 3, envs: list[dict[str, str]] | None = None, config: Path = FIXTURE_CONFIG, **env: str
+    ) -> Cluster:
+        """n replicas of the project `config` (a langgraph.json) with `env` (CRONGRAPH_* variables), plus envs[i]
+        for replica i."""
         url = postgres.create_database("replicas")
         group = Cluster(url)
         env = {"CRONGRAPH_LEASE_SECONDS": str(LEASE_SECONDS), **env}
         for i in range(n):
             data = tmp_path_factory.mktemp("replica") / "data"
             own = {**env, **(envs[i] if envs else {})}
-            group.replicas.append(ServerProcess(data_dir=data, database_url=url, env=own))
+            group.replicas.append(ServerProcess(data_dir=data, config=config, database_url=url, env=own))
         started.append(group)
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda r: r.start(), group.replicas))
