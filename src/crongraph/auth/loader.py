@@ -4,15 +4,12 @@ file and what is wrong, so the server refuses to start rather than serve open.""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import traceback
 from pathlib import Path
 
 from langgraph_sdk import Auth
 
 from crongraph.config import ConfigError
+from crongraph.config.imports import import_location
 
 
 def load_auth(spec: str, base_dir: Path, config_name: str) -> Auth:
@@ -23,27 +20,7 @@ def load_auth(spec: str, base_dir: Path, config_name: str) -> Auth:
         raise ConfigError(f"{where}: expected './path/to/file.py:name' or 'package.module:name'.")
     if location.endswith((".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")):
         raise ConfigError(f"{where}: JavaScript auth is not supported by crongraph; write it in Python.")
-    try:
-        if "/" in location or location.endswith(".py"):
-            file = (base_dir / location).resolve()
-            if not file.is_file():
-                raise ConfigError(f"{where}: file {file} does not exist.")
-            name = "crongraph_user_auth_" + "_".join(file.with_suffix("").parts[-3:]).replace("-", "_")
-            module_spec = importlib.util.spec_from_file_location(name, file)
-            if module_spec is None or module_spec.loader is None:
-                raise ConfigError(f"{where}: cannot load {file} as Python.")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(location)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        raise ConfigError(
-            f"{where}: importing it raised {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})."
-        ) from None
+    module = import_location(location, base_dir, where, "crongraph_user_auth_")
     auth = getattr(module, variable, None)
     if not isinstance(auth, Auth):
         found = "nothing" if auth is None else f"a {type(auth).__name__}"

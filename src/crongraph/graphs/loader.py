@@ -7,11 +7,7 @@ factory whose signature no server can call is refused at start, naming the graph
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
-import sys
-import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +17,7 @@ from typing import Any
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
+from crongraph.config.imports import import_location
 from crongraph.graphs.config import ConfigError, GraphSpec
 from crongraph.graphs.server_runtime import FactoryCall, classify
 
@@ -39,27 +36,7 @@ class LoadedGraph:
 def _import(spec: GraphSpec, base_dir: Path, config_name: str) -> Any:
     location, _, variable = spec.spec.rpartition(":")
     where = f'{config_name}: graph "{spec.graph_id}" ({spec.spec})'
-    try:
-        if "/" in location or location.endswith(".py"):
-            file = (base_dir / location).resolve()
-            if not file.exists():
-                raise ConfigError(f"{where}: file {file} does not exist.")
-            module_name = "crongraph_user_" + "_".join(file.with_suffix("").parts[-3:]).replace("-", "_")
-            module_spec = importlib.util.spec_from_file_location(module_name, file)
-            if module_spec is None or module_spec.loader is None:
-                raise ConfigError(f"{where}: cannot load {file} as Python.")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(location)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        raise ConfigError(
-            f"{where}: importing it raised {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})."
-        ) from None
+    module = import_location(location, base_dir, where, "crongraph_user_")
     if not hasattr(module, variable):
         found = [n for n, v in vars(module).items() if isinstance(v, Pregel | StateGraph)]
         hint = f" Graphs it defines: {', '.join(found)}." if found else ""

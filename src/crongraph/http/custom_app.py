@@ -17,10 +17,6 @@ too for health checks.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -32,6 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from crongraph.config import ConfigError
+from crongraph.config.imports import import_location
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 UNSHADOWABLE = ("/ok", "/metrics", "/docs", "/openapi.json")
@@ -42,27 +39,7 @@ def load_app(spec: str, base_dir: Path, config_name: str) -> Starlette:
     """Import `spec` ("./file.py:var" relative to the project, or "package.module:var"). Raises ConfigError."""
     location, _, variable = spec.rpartition(":")
     where = f'{config_name}: "http.app" ({spec})'
-    try:
-        if "/" in location or location.endswith(".py"):
-            file = (base_dir / location).resolve()
-            if not file.is_file():
-                raise ConfigError(f"{where}: file {file} does not exist.")
-            name = "crongraph_user_app_" + "_".join(file.with_suffix("").parts[-3:]).replace("-", "_")
-            module_spec = importlib.util.spec_from_file_location(name, file)
-            if module_spec is None or module_spec.loader is None:
-                raise ConfigError(f"{where}: cannot load {file} as Python.")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(location)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        raise ConfigError(
-            f"{where}: importing it raised {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})."
-        ) from None
+    module = import_location(location, base_dir, where, "crongraph_user_app_")
     app = getattr(module, variable, None)
     if not isinstance(app, Starlette):
         found = "nothing" if app is None else f"a {type(app).__name__}"
