@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,17 +30,8 @@ import httpx
 from common import backend, parser, pct, server
 from langgraph_sdk import get_client
 from playwright.sync_api import Page, sync_playwright
+from tests.support.browser import CHROMIUM, launch_chromium
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ZONES = ["UTC", "Asia/Seoul", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Los_Angeles"]
 BACKFILL_BATCH = 100  # the server's limit per backfill request
 
@@ -119,7 +109,7 @@ def breakdown(page: Page) -> str:
 def measure(url: str, big: str, repeat: int, chromium: str, verbose: bool = False) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {k: [] for k in ("list rows", "timeline", "cron runs", "cron chart")}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p, chromium)
         for _ in range(repeat):
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             page = context.new_page()
@@ -169,7 +159,7 @@ def main() -> None:
     p.add_argument("--crons", type=int, default=1000)
     p.add_argument("--runs", type=int, default=10000)
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    p.add_argument("--chromium", default=CHROMIUM or "/usr/bin/chromium", help="the Chromium executable")
     p.add_argument("-v", "--verbose", action="store_true", help="print each page's request timings")
     args = p.parse_args()
     with server(args.url, **backend(args)) as url:

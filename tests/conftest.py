@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph_sdk import get_client, get_sync_client
 
 from tests.support.postgres import PostgresServer
+from tests.support.sdk import sdk_client, sync_sdk_client
 from tests.support.server import ServerProcess
 
 
@@ -103,16 +103,14 @@ def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
 
 @pytest.fixture
 async def client(server: ServerProcess) -> AsyncIterator[Any]:
-    c = get_client(url=server.url)
-    yield c
-    await c.http.client.aclose()
+    async with sdk_client(server.url) as c:
+        yield c
 
 
 @pytest.fixture
 def sync_client(server: ServerProcess) -> Iterator[Any]:
-    c = get_sync_client(url=server.url)
-    yield c
-    c.http.client.close()
+    with sync_sdk_client(server.url) as c:
+        yield c
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -33,11 +34,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Kind = Literal["public", "loopback", "private", "reserved"]
 
-_PRIVATE_V4 = tuple(
-    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+# RFC 1918 and shared 100.64/10; unique-local and deprecated site-local. An address is never in a network of the
+# other IP version, so one tuple serves both.
+_PRIVATE = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "fec0::/10")
 )
-_LOOPBACK_V4 = ipaddress.IPv4Network("127.0.0.0/8")
-_PRIVATE_V6 = (ipaddress.IPv6Network("fc00::/7"), ipaddress.IPv6Network("fec0::/10"))
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -117,16 +119,18 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     return []
 
 
-def _kind_v4(ip: ipaddress.IPv4Address) -> Kind:
-    if ip in _METADATA_ADDRESSES:
-        return "reserved"
-    if ip in _LOOPBACK_V4:
-        return "loopback"
-    if any(ip in net for net in _PRIVATE_V4):
-        return "private"
-    if not ip.is_global or ip.is_multicast:
-        return "reserved"
-    return "public"
+# The class of an address taken as it is (no embedded IPv4 looked at): the first row whose test holds, else public.
+# Metadata addresses come first because they sit in shared or unique-local space that would read as private.
+_CLASSES: tuple[tuple[Kind, Callable[[Address], bool]], ...] = (
+    ("reserved", lambda ip: ip in _METADATA_ADDRESSES),
+    ("loopback", lambda ip: ip.is_loopback),  # 127/8 and ::1
+    ("private", lambda ip: any(ip in net for net in _PRIVATE)),
+    ("reserved", lambda ip: not ip.is_global or ip.is_multicast),
+)
+
+
+def _kind_as_is(ip: Address) -> Kind:
+    return next((kind for kind, holds in _CLASSES if holds(ip)), "public")
 
 
 _RANK: dict[Kind, int] = {"public": 0, "loopback": 1, "private": 2, "reserved": 3}
@@ -135,7 +139,7 @@ _RANK: dict[Kind, int] = {"public": 0, "loopback": 1, "private": 2, "reserved": 
 def classify(ip: Address) -> Kind:
     """The class of an address, judging an IPv6 address that embeds IPv4 by the (strictest) embedded one."""
     if isinstance(ip, ipaddress.IPv4Address):
-        return _kind_v4(ip)
+        return _kind_as_is(ip)
     if ip.scope_id:
         ip = ipaddress.IPv6Address(ip.compressed.split("%", 1)[0])
     if ip in _NAT64_LOCAL:
@@ -144,16 +148,8 @@ def classify(ip: Address) -> Kind:
         return "reserved"
     embedded = _embedded_ipv4(ip)
     if embedded:
-        return max((_kind_v4(v4) for v4 in embedded), key=_RANK.__getitem__)
-    if ip.is_loopback:
-        return "loopback"
-    if ip in _METADATA_ADDRESSES:
-        return "reserved"
-    if any(ip in net for net in _PRIVATE_V6):
-        return "private"
-    if not ip.is_global or ip.is_multicast:
-        return "reserved"
-    return "public"
+        return max((_kind_as_is(v4) for v4 in embedded), key=_RANK.__getitem__)
+    return _kind_as_is(ip)
 
 
 def literal_address(host: str) -> Address | None:

@@ -9,12 +9,13 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 
+from tests.support.sdk import eventually, sdk_client
 from tests.support.server import ROOT, ServerProcess
 
 PROJECT = ROOT / "tests" / "fixtures" / "auth_project" / "langgraph.json"
@@ -26,30 +27,26 @@ def project(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
     return server_factory(config=PROJECT)
 
 
-def _client(project: ServerProcess, who: str | None) -> Any:
-    headers = {"Authorization": f"Bearer {TOKENS[who]}"} if who else {}
-    return get_client(url=project.url, headers=headers)
+def _client(project: ServerProcess, who: str) -> AbstractAsyncContextManager[Any]:
+    return sdk_client(project.url, headers={"Authorization": f"Bearer {TOKENS[who]}"})
 
 
 @pytest.fixture
 async def alice(project: ServerProcess) -> AsyncIterator[Any]:
-    client = _client(project, "alice")
-    yield client
-    await client.http.client.aclose()
+    async with _client(project, "alice") as client:
+        yield client
 
 
 @pytest.fixture
 async def bob(project: ServerProcess) -> AsyncIterator[Any]:
-    client = _client(project, "bob")
-    yield client
-    await client.http.client.aclose()
+    async with _client(project, "bob") as client:
+        yield client
 
 
 @pytest.fixture
 async def root(project: ServerProcess) -> AsyncIterator[Any]:
-    client = _client(project, "root")
-    yield client
-    await client.http.client.aclose()
+    async with _client(project, "root") as client:
+        yield client
 
 
 @pytest.fixture
@@ -334,18 +331,6 @@ async def test_the_graph_factory_and_state_reads_run_as_the_caller(alice: Any) -
 
 
 EVERY_SECOND = "* * * * * *"
-
-
-async def eventually(check: Any, within: float = 15.0) -> Any:
-    """Poll `check` (an async callable) until it returns something truthy: cron fires are asynchronous."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_crons_have_owners_and_fire_as_them(alice: Any, bob: Any, root: Any) -> None:

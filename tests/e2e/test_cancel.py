@@ -14,15 +14,14 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
-from tests.support.runs import said, wait_for_status
+from tests.support.runs import said, start_slow, wait_for_status
 from tests.support.server import ServerProcess
 
 
 async def test_cancel_interrupt(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    run = await client.runs.create(tid, "slow", input=said("one", 5))
-    await wait_for_status(client, tid, run["run_id"], "running")
+    run = await start_slow(client, tid, "one", 5)
     started = time.monotonic()
     assert await client.runs.cancel(tid, run["run_id"]) is None  # 202, no body
     await client.runs.join(tid, run["run_id"])
@@ -39,8 +38,7 @@ async def test_cancel_with_wait_answers_like_join(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
     await client.runs.wait(tid, "slow", input=said("first"))
-    run = await client.runs.create(tid, "slow", input=said("second", 5))
-    await wait_for_status(client, tid, run["run_id"], "running")
+    run = await start_slow(client, tid, "second", 5)
     body = await client.runs.cancel(tid, run["run_id"], wait=True)
     assert [m["content"] for m in body["messages"]] == ["first", "echo: first", "second"]
     assert (await client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
@@ -50,8 +48,7 @@ async def test_cancel_rollback_deletes_run_and_checkpoints(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
     await client.runs.wait(tid, "slow", input=said("kept"))
-    run = await client.runs.create(tid, "slow", input=said("dropped", 5))
-    await wait_for_status(client, tid, run["run_id"], "running")
+    run = await start_slow(client, tid, "dropped", 5)
     body = await client.runs.cancel(tid, run["run_id"], wait=True, action="rollback")
     assert [m["content"] for m in body["messages"]] == ["kept", "echo: kept"]
     with pytest.raises(NotFoundError):

@@ -5,41 +5,20 @@ faults replayed from public reports. Schedules are seconds-level (the sixth fiel
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 
 from crongraph.schedules.policy import jitter_delay
+from tests.support.sdk import cron_fires, cron_runs, eventually, get_cron, sdk_client
 
 EVERY_SECOND = "* * * * * *"
 MESSAGE = {"messages": [{"role": "user", "content": "What time is it?"}]}
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-async def fires(client: Any, cron_id: str, **params: Any) -> list[dict[str, Any]]:
-    return await client.http.get(f"/runs/crons/{cron_id}/fires", params={"limit": 1000, **params})  # type: ignore[no-any-return]
-
-
-async def get(client: Any, cron_id: str) -> dict[str, Any]:
-    return await client.http.get(f"/runs/crons/{cron_id}")  # type: ignore[no-any-return]
 
 
 def iso(moment: datetime) -> str:
@@ -59,12 +38,12 @@ async def test_at_fires_once_and_finishes(client: Any) -> None:
     assert parse(cron["next_run_date"]) == at and cron["finished"] is False
 
     async def finished() -> dict[str, Any] | None:
-        got = await get(client, cron["cron_id"])
+        got = await get_cron(client, cron["cron_id"])
         return got if got["finished"] else None
 
     done = await eventually(finished)
     assert done["next_run_date"] is None and done["usage"]["runs"] == 1
-    log = await fires(client, cron["cron_id"])
+    log = await cron_fires(client, cron["cron_id"])
     assert [(parse(f["scheduled_for"]), f["outcome"], f["kind"]) for f in log] == [(at, "created", "schedule")]
     await client.crons.delete(cron["cron_id"])
 
@@ -102,12 +81,12 @@ async def test_max_runs_finishes_the_cron_and_start_time_delays_it(client: Any) 
     assert cron["max_runs"] == 2 and cron["remaining_runs"] == 2
 
     async def finished() -> dict[str, Any] | None:
-        got = await get(client, cron["cron_id"])
+        got = await get_cron(client, cron["cron_id"])
         return got if got["finished"] else None
 
     done = await eventually(finished)
     assert done["remaining_runs"] == 0 and done["next_run_date"] is None and done["usage"]["runs"] == 2
-    created = [f for f in await fires(client, cron["cron_id"]) if f["outcome"] == "created"]
+    created = [f for f in await cron_fires(client, cron["cron_id"]) if f["outcome"] == "created"]
     assert sorted(parse(f["scheduled_for"]) for f in created) == [start, start + timedelta(seconds=1)]
     # Raising the limit lets it fire again, from now.
     more = await client.http.patch(f"/runs/crons/{cron['cron_id']}", json={"max_runs": 3})
@@ -118,27 +97,25 @@ async def test_max_runs_finishes_the_cron_and_start_time_delays_it(client: Any) 
 # Overlap policies
 
 
-async def test_overlap_skip_logs_the_occurrences_it_skips(client: Any) -> None:
-    cron = await client.http.post(
-        "/runs/crons",
-        json={
-            "assistant_id": "slow",
-            "schedule": EVERY_SECOND,
-            "input": {**MESSAGE, "delay": 3.0},
-            "overlap_policy": "skip",
-            "on_run_completed": "keep",
-        },
+async def slow_cron(client: Any, overlap_policy: str, delay: float, schedule: str = EVERY_SECOND) -> dict[str, Any]:
+    """A stateless cron of the `slow` graph (runs kept) whose runs take `delay` seconds, under `overlap_policy`."""
+    body = {"assistant_id": "slow", "schedule": schedule, "input": {**MESSAGE, "delay": delay}}
+    return await client.http.post(  # type: ignore[no-any-return]
+        "/runs/crons", json={**body, "overlap_policy": overlap_policy, "on_run_completed": "keep"}
     )
+
+
+async def test_overlap_skip_logs_the_occurrences_it_skips(client: Any) -> None:
+    cron = await slow_cron(client, "skip", delay=3.0)
     assert cron["overlap_policy"] == "skip"
 
     async def skipped() -> list[dict[str, Any]]:
-        return [
-            f for f in await fires(client, cron["cron_id"], outcome="skipped") if "overlap_policy skip" in f["detail"]
-        ]
+        log = await cron_fires(client, cron["cron_id"], outcome="skipped")
+        return [f for f in log if "overlap_policy skip" in f["detail"]]
 
     found = await eventually(skipped)
     await client.crons.update(cron["cron_id"], enabled=False)
-    log = await fires(client, cron["cron_id"])
+    log = await cron_fires(client, cron["cron_id"])
     created = [f for f in log if f["outcome"] == "created"]
     first = created[-1]  # newest slot first
     assert found[0]["detail"].startswith(f"overlap_policy skip: this cron's run {first['run_id']} is still")
@@ -148,32 +125,23 @@ async def test_overlap_skip_logs_the_occurrences_it_skips(client: Any) -> None:
 
 
 async def test_overlap_buffer_one_holds_one_run_and_skips_the_rest(client: Any) -> None:
-    cron = await client.http.post(
-        "/runs/crons",
-        json={
-            "assistant_id": "slow",
-            "schedule": EVERY_SECOND,
-            "input": {**MESSAGE, "delay": 2.0},
-            "overlap_policy": "buffer_one",
-            "on_run_completed": "keep",
-        },
-    )
+    cron = await slow_cron(client, "buffer_one", delay=2.0)
 
     async def buffered() -> list[dict[str, Any]]:
-        return [f for f in await fires(client, cron["cron_id"], outcome="skipped") if "buffer_one" in f["detail"]]
+        return [f for f in await cron_fires(client, cron["cron_id"], outcome="skipped") if "buffer_one" in f["detail"]]
 
     await eventually(buffered)
     await client.crons.update(cron["cron_id"], enabled=False)
-    created = [f for f in await fires(client, cron["cron_id"]) if f["outcome"] == "created"]
+    created = [f for f in await cron_fires(client, cron["cron_id"]) if f["outcome"] == "created"]
     assert len(created) >= 2
     # The buffered run waits for the running one and then runs: every created run ends, one after the other.
 
     async def all_ended() -> bool:
-        log = [f for f in await fires(client, cron["cron_id"]) if f["outcome"] == "created"]
+        log = [f for f in await cron_fires(client, cron["cron_id"]) if f["outcome"] == "created"]
         return all(f["run_status"] == "success" for f in log)
 
     await eventually(all_ended, within=30)
-    runs = await client.http.get(f"/runs/crons/{cron['cron_id']}/runs", params={"limit": 100})
+    runs = await cron_runs(client, cron["cron_id"])
     ends = sorted((parse(r["scheduled_for"]), r) for r in runs)
     for (_, earlier), (_, later) in pairwise(ends):
         # Each run was created or released only when the previous one ended (2 s runs, 1 s apart).
@@ -182,23 +150,14 @@ async def test_overlap_buffer_one_holds_one_run_and_skips_the_rest(client: Any) 
 
 
 async def test_overlap_cancel_previous_interrupts_the_running_run(client: Any) -> None:
-    cron = await client.http.post(
-        "/runs/crons",
-        json={
-            "assistant_id": "slow",
-            "schedule": "* * * * * */2",
-            "input": {**MESSAGE, "delay": 30.0},
-            "overlap_policy": "cancel_previous",
-            "on_run_completed": "keep",
-        },
-    )
+    cron = await slow_cron(client, "cancel_previous", delay=30.0, schedule="* * * * * */2")
 
     async def interrupted() -> list[dict[str, Any]]:
-        return [f for f in await fires(client, cron["cron_id"]) if f["run_status"] == "interrupted"]
+        return [f for f in await cron_fires(client, cron["cron_id"]) if f["run_status"] == "interrupted"]
 
     await eventually(interrupted)  # long before the 30 s run could have finished
     await client.crons.update(cron["cron_id"], enabled=False)
-    for run in await client.http.get(f"/runs/crons/{cron['cron_id']}/runs", params={"limit": 100}):
+    for run in await cron_runs(client, cron["cron_id"]):
         if run["status"] in ("pending", "running"):
             await client.runs.cancel(run["thread_id"], run["run_id"])
     await client.crons.delete(cron["cron_id"])
@@ -222,7 +181,7 @@ async def test_thread_cron_interrupt_strategy_stops_the_executing_run(client: An
         if strategy == "interrupt":
             return [r for r in runs if r["status"] == "interrupted"] or None
         # rollback deletes the run it stops: the first slot's run is gone and a later one exists
-        created = [f for f in await fires(client, cron["cron_id"]) if f["outcome"] == "created"]
+        created = [f for f in await cron_fires(client, cron["cron_id"]) if f["outcome"] == "created"]
         ids = {r["run_id"] for r in runs}
         return [f for f in created if f["run_id"] not in ids and len(created) >= 2] or None
 
@@ -245,7 +204,7 @@ async def test_pause_after_failures_and_failed_runs_usage(client: Any) -> None:
     )
 
     async def paused() -> dict[str, Any] | None:
-        got = await get(client, cron["cron_id"])
+        got = await get_cron(client, cron["cron_id"])
         return got if not got["enabled"] else None
 
     got = await eventually(paused)
@@ -255,12 +214,12 @@ async def test_pause_after_failures_and_failed_runs_usage(client: Any) -> None:
     # Fault 4: runs that ended in error are failed_runs; `failed` stays the fires that could not create a run.
     assert got["usage"]["failed_runs"] >= 2 and got["usage"]["failed"] == 0
     # The error text reaches the fire log (a stateless cron's run goes with its thread) and the run objects.
-    fires = await client.http.get(f"/runs/crons/{cron['cron_id']}/fires")
+    fires = await cron_fires(client, cron["cron_id"])
     ended = [fire for fire in fires if fire.get("run_status") == "error"]
     assert ended and all("ValueError: kaboom" in (fire["detail"] or "") for fire in ended), fires
     resumed = await client.crons.update(cron["cron_id"], enabled=True)
     assert resumed["enabled"] is True
-    again = await get(client, cron["cron_id"])
+    again = await get_cron(client, cron["cron_id"])
     assert again["paused_reason"] is None and again["consecutive_failures"] == 0
     await client.crons.delete(cron["cron_id"])
 
@@ -279,7 +238,7 @@ async def test_token_usage_and_daily_budget(client: Any) -> None:
     )
 
     async def paused() -> dict[str, Any] | None:
-        got = await get(client, cron["cron_id"])
+        got = await get_cron(client, cron["cron_id"])
         return got if not got["enabled"] else None
 
     got = await eventually(paused)
@@ -290,14 +249,14 @@ async def test_token_usage_and_daily_budget(client: Any) -> None:
     assert reason is not None and int(reason[1]) >= 1200, got["paused_reason"]
 
     async def settled() -> list[dict[str, Any]] | None:
-        log = [f for f in await fires(client, cron["cron_id"]) if f["outcome"] == "created"]
+        log = [f for f in await cron_fires(client, cron["cron_id"]) if f["outcome"] == "created"]
         return log if all(f["run_status"] for f in log) else None
 
     ended = await eventually(settled)
     assert {(f["tokens"], f["input_tokens"], f["output_tokens"]) for f in ended} == {(600, 300, 300)}
-    got = await get(client, cron["cron_id"])
+    got = await get_cron(client, cron["cron_id"])
     assert got["usage"]["tokens"] == got["usage"]["tokens_last_24h"] == 600 * len(ended)
-    runs = await client.http.get(f"/runs/crons/{cron['cron_id']}/runs")
+    runs = await cron_runs(client, cron["cron_id"])
     assert all(
         r["usage"] == {"input_tokens": 300, "output_tokens": 300, "total_tokens": 600}
         for r in runs
@@ -318,7 +277,7 @@ async def test_jitter_delays_each_run_deterministically_and_keeps_the_slots(clie
     assert cron["jitter_seconds"] == 2
 
     async def three() -> list[dict[str, Any]] | None:
-        runs = await client.http.get(f"/runs/crons/{cron['cron_id']}/runs", params={"limit": 100})
+        runs = await cron_runs(client, cron["cron_id"])
         return runs if len(runs) >= 3 else None
 
     runs = await eventually(three)
@@ -346,14 +305,14 @@ async def test_trigger_runs_now_as_a_manual_fire(client: Any) -> None:
     assert run["kwargs"]["config"]["configurable"]["cron_id"] == cron["cron_id"]
     await client.runs.join(thread["thread_id"], run["run_id"])
     second = await client.http.post(f"/runs/crons/{cron['cron_id']}/trigger", json={})
-    log = await fires(client, cron["cron_id"])
+    log = await cron_fires(client, cron["cron_id"])
     assert {(f["run_id"], f["kind"], f["outcome"]) for f in log} == {
         (run["run_id"], "manual", "created"),
         (second["run_id"], "manual", "created"),
     }
     # Off whole seconds: a manual fire's key can never be a scheduled occurrence's.
     assert all(parse(f["scheduled_for"]).microsecond != 0 for f in log)
-    got = await get(client, cron["cron_id"])
+    got = await get_cron(client, cron["cron_id"])
     assert got["usage"]["runs"] == 2 and got["next_run_date"] == cron["next_run_date"]
     async with httpx.AsyncClient(base_url=client.http.client.base_url) as raw:
         missing = await raw.post("/runs/crons/00000000-0000-0000-0000-000000000000/trigger")
@@ -375,7 +334,7 @@ async def test_backfill_is_exactly_once_and_bounded(client: Any) -> None:
         f"/runs/crons/{cron['cron_id']}/backfill", json={**body, "start": iso(hour - timedelta(hours=7))}
     )
     assert (wider["created"], wider["existing"]) == (2, 4)
-    log = await fires(client, cron["cron_id"])
+    log = await cron_fires(client, cron["cron_id"])
     assert len(log) == len({f["scheduled_for"] for f in log}) == 6 and {f["kind"] for f in log} == {"backfill"}
     async with httpx.AsyncClient(base_url=client.http.client.base_url) as raw:
         path = f"/runs/crons/{cron['cron_id']}/backfill"
@@ -385,7 +344,7 @@ async def test_backfill_is_exactly_once_and_bounded(client: Any) -> None:
         assert big.status_code == 422 and "the limit is 100 per request" in big.json()["detail"]
         backwards = await raw.post(path, json={"start": body["end"], "end": body["start"]})
         assert backwards.status_code == 422 and "must be before end" in backwards.json()["detail"]
-    assert len(await fires(client, cron["cron_id"])) == 6  # the refusals changed nothing
+    assert len(await cron_fires(client, cron["cron_id"])) == 6  # the refusals changed nothing
     await client.crons.delete(cron["cron_id"])
 
 
@@ -399,7 +358,7 @@ async def test_backfill_fills_occurrences_skipped_while_down(client: Any) -> Non
     )
 
     async def skipped() -> list[dict[str, Any]]:
-        return await fires(client, cron["cron_id"], outcome="skipped")
+        return await cron_fires(client, cron["cron_id"], outcome="skipped")
 
     found = await eventually(skipped)
     await client.crons.update(cron["cron_id"], enabled=False)
@@ -409,7 +368,7 @@ async def test_backfill_fills_occurrences_skipped_while_down(client: Any) -> Non
         f"/runs/crons/{cron['cron_id']}/backfill", json={"start": iso(slot), "end": iso(slot + timedelta(seconds=1))}
     )
     assert (filled["created"], filled["existing"]) == (1, 0)
-    row = [f for f in await fires(client, cron["cron_id"]) if parse(f["scheduled_for"]) == slot]
+    row = [f for f in await cron_fires(client, cron["cron_id"]) if parse(f["scheduled_for"]) == slot]
     assert len(row) == 1 and row[0]["outcome"] == "created" and row[0]["run_id"] == filled["runs"][0]["run_id"]
     assert row[0]["detail"].startswith("backfilled; before: Thread is already running")
     await client.crons.delete(cron["cron_id"])
@@ -420,8 +379,7 @@ async def test_backfill_fills_occurrences_skipped_while_down(client: Any) -> Non
 
 async def test_per_owner_limits(server_factory: Any) -> None:
     srv = server_factory(env={"CRONGRAPH_MAX_CRONS_PER_OWNER": "2", "CRONGRAPH_MIN_CRON_INTERVAL_SECONDS": "60"})
-    client = get_client(url=srv.url)
-    async with httpx.AsyncClient(base_url=srv.url) as raw:
+    async with sdk_client(srv.url) as client, httpx.AsyncClient(base_url=srv.url) as raw:
         fast = await raw.post("/runs/crons", json={"assistant_id": "agent", "schedule": "* * * * * */10"})
         assert fast.status_code == 422
         assert "fires every 10 seconds" in fast.json()["detail"]
@@ -439,8 +397,7 @@ async def test_per_owner_limits(server_factory: Any) -> None:
         await client.crons.update(one["cron_id"], enabled=False)
         assert (await raw.patch(f"/runs/crons/{paused.json()['cron_id']}", json={"enabled": True})).status_code == 200
         faster = await raw.patch(f"/runs/crons/{two['cron_id']}", json={"schedule": "* * * * * *"})
-        assert faster.status_code == 422 and (await get(client, two["cron_id"]))["schedule"] == "30 * * * *"
-    await client.http.client.aclose()
+        assert faster.status_code == 422 and (await get_cron(client, two["cron_id"]))["schedule"] == "30 * * * *"
 
 
 async def test_end_time_before_the_first_occurrence_is_a_finished_cron(client: Any) -> None:

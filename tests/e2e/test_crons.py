@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,23 +14,10 @@ import httpx
 import pytest
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
+from tests.support.sdk import cron_runs, eventually, eventually_sync, get_cron
+
 EVERY_SECOND = "* * * * * *"
 MESSAGE = {"messages": [{"role": "user", "content": "What time is it?"}]}
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-async def cron_runs(client: Any, cron_id: str) -> list[dict[str, Any]]:
-    return await client.http.get(f"/runs/crons/{cron_id}/runs", params={"limit": 100})  # type: ignore[no-any-return]
 
 
 async def test_thread_cron_how_to(client: Any) -> None:
@@ -71,7 +58,7 @@ async def test_stateless_cron_deletes_its_threads_by_default(client: Any) -> Non
     await client.crons.delete(cron["cron_id"])
 
     async def no_thread_left() -> bool:
-        return await client.threads.search(metadata={"cron_id": cron["cron_id"]}) == []
+        return not await client.threads.search(metadata={"cron_id": cron["cron_id"]})
 
     await eventually(no_thread_left, within=30)
 
@@ -190,7 +177,7 @@ async def test_extensions_next_preview_fires_and_usage(client: Any) -> None:
     assert len(nxt["next_run_dates"]) == 3
     preview = await client.http.post("/runs/crons/preview", json={"schedule": "*/15 * * * *", "count": 2})
     assert len(preview["next_run_dates"]) == 2
-    got = await client.http.get(f"/runs/crons/{cron['cron_id']}")
+    got = await get_cron(client, cron["cron_id"])
     assert got["usage"] == {
         "runs": 0,
         "runs_last_24h": 0,
@@ -354,7 +341,7 @@ async def test_patch_errors(client: Any) -> None:
         assert bad.status_code == 422 and "hour" in bad.json()["detail"]
         tz = await raw.patch(f"/runs/crons/{cron['cron_id']}", json={"timezone": "Mars/Olympus"})
         assert tz.status_code == 422
-    unchanged = await client.http.get(f"/runs/crons/{cron['cron_id']}")
+    unchanged = await get_cron(client, cron["cron_id"])
     assert unchanged["schedule"] == "0 9 * * *" and unchanged["timezone"] is None
     with pytest.raises(UnprocessableEntityError):
         await client.crons.update(cron["cron_id"], schedule="nonsense")
@@ -364,10 +351,7 @@ async def test_patch_errors(client: Any) -> None:
 def test_sync_client_how_to(sync_client: Any) -> None:
     thread = sync_client.threads.create()
     cron = sync_client.crons.create_for_thread(thread["thread_id"], "agent", schedule=EVERY_SECOND, input=MESSAGE)
-    deadline = time.monotonic() + 10
-    while not sync_client.runs.list(thread["thread_id"]):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    eventually_sync(lambda: sync_client.runs.list(thread["thread_id"]), within=10, what="a run of the cron")
     assert sync_client.crons.count(thread_id=thread["thread_id"]) == 1
     sync_client.crons.delete(cron["cron_id"])
     assert sync_client.crons.search(thread_id=thread["thread_id"]) == []

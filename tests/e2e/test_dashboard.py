@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,23 +24,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 from playwright.sync_api import Browser, Locator, Page, Playwright, Route, expect, sync_playwright
 
+from tests.support.browser import CHROMIUM, launch_chromium
+from tests.support.sdk import eventually_sync, sync_sdk_client
 from tests.support.server import ServerProcess
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MESSAGE = {"messages": [{"role": "user", "content": "What time is it?"}]}
 # A loaded machine: give the page time, the assertions still end as soon as they hold.
 expect.set_options(timeout=30_000)
@@ -61,9 +49,8 @@ def dash(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
 
 @pytest.fixture(scope="module")
 def sdk(dash: ServerProcess) -> Iterator[Any]:
-    client = get_sync_client(url=dash.url)
-    yield client
-    client.http.client.close()
+    with sync_sdk_client(dash.url) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +61,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    assert CHROMIUM is not None
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    chromium = launch_chromium(playwright)
     yield chromium
     chromium.close()
 
@@ -149,17 +135,6 @@ def page(watched: Watched) -> Page:
 
 def api_get(sdk: Any, path: str) -> Any:
     return sdk.http.get(path)
-
-
-def eventually(check: Callable[[], Any], within: float = 30.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
 
 
 def wall(iso: str, zone: str) -> str:
@@ -320,7 +295,7 @@ def test_every_action_is_reflected_in_the_api(watched: Watched, sdk: Any, dash: 
 
     page.get_by_role("button", name="Run now").click()
     expect(page.locator("#flash")).to_have_text("Run started.")
-    runs = eventually(lambda: [r for r in api_get(sdk, f"{path}/runs") if r["status"] == "success"])
+    runs = eventually_sync(lambda: [r for r in api_get(sdk, f"{path}/runs") if r["status"] == "success"])
     assert len(runs) == 1
     tokens = (runs[0].get("usage") or {}).get("total_tokens")
     row = page.locator(f'#runs-body tr[data-run-id="{runs[0]["run_id"]}"]')
@@ -461,10 +436,9 @@ def test_with_auth_the_dashboard_asks_for_a_token_and_shows_only_that_users_cron
     watched.allow_status(401)  # the API's answer before the token is given
     made: dict[str, Any] = {}
     for user in ("alice", "bob"):
-        client = get_sync_client(url=secured.url, headers={"Authorization": f"Bearer {user}-token"})
-        thread = client.threads.create()
-        made[user] = client.crons.create_for_thread(thread["thread_id"], "whoami", schedule="0 9 * * *", input={})
-        client.http.client.close()
+        with sync_sdk_client(secured.url, headers={"Authorization": f"Bearer {user}-token"}) as client:
+            thread = client.threads.create()
+            made[user] = client.crons.create_for_thread(thread["thread_id"], "whoami", schedule="0 9 * * *", input={})
 
     page = watched.open()
     response = page.goto(f"{secured.url}/dashboard")

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
+from tests.support.sdk import cron_runs, eventually, sdk_client
 from tests.support.server import ROOT, ServerProcess
 
 SHAPES = ROOT / "tests" / "fixtures" / "shapes" / "langgraph.json"
@@ -44,9 +43,8 @@ def shapes(server_factory: Callable[..., ServerProcess], shapes_log: Path) -> Se
 
 @pytest.fixture
 async def sdk(shapes: ServerProcess) -> AsyncIterator[Any]:
-    c = get_client(url=shapes.url)
-    yield c
-    await c.http.client.aclose()
+    async with sdk_client(shapes.url) as client:
+        yield client
 
 
 @pytest.fixture
@@ -57,17 +55,6 @@ def factory_log(shapes_log: Path) -> Iterator[Callable[[], list[dict[str, Any]]]
         return [json.loads(line) for line in shapes_log.read_text().splitlines() if line.strip()]
 
     yield read
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 20.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 # Run context
@@ -156,7 +143,7 @@ async def test_thread_cron_and_stateless_cron_fire_with_the_defaults(sdk: Any) -
     try:
         runs = await eventually(lambda: sdk.runs.list(thread["thread_id"]))
         assert (await sdk.runs.join(thread["thread_id"], runs[-1]["run_id"]))["seen"] == DATACLASS_DEFAULTS
-        fired = await eventually(lambda: sdk.http.get(f"/runs/crons/{stateless['cron_id']}/runs"))
+        fired = await eventually(lambda: cron_runs(sdk, stateless["cron_id"]))
         assert (await sdk.runs.join(fired[-1]["thread_id"], fired[-1]["run_id"]))["seen"] == DATACLASS_DEFAULTS
         assert (await sdk.runs.get(fired[-1]["thread_id"], fired[-1]["run_id"]))["status"] == "success"
     finally:

@@ -11,14 +11,13 @@ import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
-from tests.support.runs import said, wait_for_status
+from tests.support.runs import said, start_slow, wait_for_status
 
 
 async def test_reject_answers_409_while_busy(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    first = await client.runs.create(tid, "slow", input=said("one", 1))
-    await wait_for_status(client, tid, first["run_id"], "running")
+    first = await start_slow(client, tid, "one", 1)
     assert (await client.threads.get(tid))["status"] == "busy"
     with pytest.raises(ConflictError, match="Thread is already running a task"):
         await client.runs.create(tid, "slow", input=said("two"), multitask_strategy="reject")
@@ -53,8 +52,7 @@ async def test_enqueue_runs_one_after_another_in_order(client: Any) -> None:
 async def test_interrupt_stops_the_running_run(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    first = await client.runs.create(tid, "slow", input=said("one", 5))
-    await wait_for_status(client, tid, first["run_id"], "running")
+    first = await start_slow(client, tid, "one", 5)
     started = time.monotonic()
     result = await client.runs.wait(tid, "slow", input=said("two"), multitask_strategy="interrupt")
     assert time.monotonic() - started < 4  # did not wait for the first run's five seconds
@@ -68,8 +66,7 @@ async def test_rollback_deletes_the_running_run_and_its_checkpoints(client: Any)
     thread = await client.threads.create()
     tid = thread["thread_id"]
     await client.runs.wait(tid, "slow", input=said("before"))
-    first = await client.runs.create(tid, "slow", input=said("one", 5))
-    await wait_for_status(client, tid, first["run_id"], "running")
+    first = await start_slow(client, tid, "one", 5)
     result = await client.runs.wait(tid, "slow", input=said("two"), multitask_strategy="rollback")
     assert [m["content"] for m in result["messages"]] == ["before", "echo: before", "two", "echo: two"]
     with pytest.raises(NotFoundError):
@@ -83,8 +80,7 @@ async def test_rollback_deletes_the_running_run_and_its_checkpoints(client: Any)
 async def test_rollback_of_a_pending_run_deletes_it(client: Any) -> None:
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    running = await client.runs.create(tid, "slow", input=said("one", 5))
-    await wait_for_status(client, tid, running["run_id"], "running")
+    await start_slow(client, tid, "one", 5)  # holds the thread: the next run queues behind it
     queued = await client.runs.create(tid, "slow", input=said("queued"))
     last = await client.runs.create(tid, "slow", input=said("last"), multitask_strategy="rollback")
     with pytest.raises(NotFoundError):

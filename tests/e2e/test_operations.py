@@ -25,19 +25,8 @@ import pytest
 from langgraph_sdk import get_sync_client
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.sdk import eventually_sync
 from tests.support.server import ServerProcess, free_port
-
-
-def _until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    """Wait for `condition` to give something truthy (an event we cannot subscribe to), at most `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 def _json_lines(server: ServerProcess) -> list[dict[str, Any]]:
@@ -87,7 +76,7 @@ def test_metrics_in_prometheus_text_and_a_cron_fire_in_the_json_log(observed: Se
             ]
 
         try:
-            fired = _until(fired_events, 30, "a cron.fired event in the JSON log")
+            fired = eventually_sync(fired_events, 30, "a cron.fired event in the JSON log")
         finally:
             client.crons.delete(cron["cron_id"])
     finally:
@@ -107,7 +96,7 @@ def test_metrics_in_prometheus_text_and_a_cron_fire_in_the_json_log(observed: Se
         finished = _value(samples, "crongraph_runs_finished_total", status="success")
         return samples if finished >= 2 and _value(samples, "crongraph_cron_fires_total", outcome="created") else None
 
-    samples = _until(scraped, 30, "the run and the cron fire counted in /metrics")
+    samples = eventually_sync(scraped, 30, "the run and the cron fire counted in /metrics")
     requests = samples["crongraph_http_requests_total"]
     wait = [s for s in requests if s.labels["route"] == "/threads/{thread_id}/runs/wait"]
     assert wait and wait[0].labels["method"] == "POST" and wait[0].labels["status"] == "200"
@@ -267,11 +256,11 @@ def test_dev_reload_serves_a_changed_graph(tmp_path: Path, spawned: list[subproc
     port = free_port()
     _start(["dev", "--reload", "--port", str(port)], tmp_path, spawned)
     url = f"http://127.0.0.1:{port}"
-    assert _until(lambda: _answer(url), 60, "the first version to answer") == "first"
+    assert eventually_sync(lambda: _answer(url), 60, "the first version to answer") == "first"
     (tmp_path / "graph.py").write_text(GRAPH.replace("VERSION", "second"))
-    assert _until(lambda: _answer(url) == "second", 60, "the reloaded graph to answer")
+    assert eventually_sync(lambda: _answer(url) == "second", 60, "the reloaded graph to answer")
     (tmp_path / "graph.py").write_text(GRAPH.replace("VERSION", "third"))
-    assert _until(lambda: _answer(url) == "third", 60, "a second reload, on the same port")
+    assert eventually_sync(lambda: _answer(url) == "third", 60, "a second reload, on the same port")
 
 
 def test_the_cli_finds_a_dev_server_on_a_fallback_port_without_flags(
@@ -283,7 +272,9 @@ def test_the_cli_finds_a_dev_server_on_a_fallback_port_without_flags(
         port = taken.getsockname()[1]
         proc = _start(["dev", "--port", str(port)], tmp_path, spawned)
         record = tmp_path / ".crongraph" / "server.json"
-        url = _until(lambda: record.exists() and json.loads(record.read_text())["url"], 60, "dev to record its URL")
+        url = eventually_sync(
+            lambda: record.exists() and json.loads(record.read_text())["url"], 60, "dev to record its URL"
+        )
         chosen = int(url.rsplit(":", 1)[1])
         assert port < chosen <= port + 10, "a stable fallback: the next free ports first"
         # No --url, no CRONGRAPH_URL: the CLI reads the record, here and from a subfolder.

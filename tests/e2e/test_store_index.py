@@ -6,13 +6,11 @@ stops the server with one line naming it. The embedding is the fixture's bag-of-
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
+from tests.support.sdk import eventually
 from tests.support.server import ROOT, ServerProcess
 
 PROJECT = ROOT / "tests" / "fixtures" / "store_project"
@@ -30,15 +29,6 @@ DOGS = "Dogs bark at the mailman every morning"
 
 def space() -> str:
     return f"t{uuid.uuid4().hex}"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 60.0) -> None:
-    """Wait until `check()` holds (the ttl sweeps run on their own schedule), failing after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.1)
 
 
 def project_file(folder: Path, extra: dict[str, Any]) -> Path:
@@ -173,8 +163,8 @@ async def test_store_and_thread_ttl(server_factory: Callable[..., ServerProcess]
                 return exc.response.status_code == 404
             return False
 
-        await eventually(default_item_gone, "the item with the default ttl is swept")
-        await eventually(default_thread_gone, "the thread with the default ttl is deleted")
+        await eventually(default_item_gone, within=60, what="the item with the default ttl to be swept")
+        await eventually(default_thread_gone, within=60, what="the thread with the default ttl to be deleted")
         # Swept after they expired, so the others would be gone too were their ttls ignored.
         assert (await sdk.store.get_item(ns, "long"))["value"] == {"text": CATS}
         assert (await sdk.store.get_item(ns, "forever"))["value"] == {"text": DOGS}
@@ -200,7 +190,7 @@ async def test_thread_ttl_keep_latest_prunes_old_checkpoints(
         async def pruned() -> bool:
             return len(await sdk.threads.get_history(thread["thread_id"], limit=100)) == 1
 
-        await eventually(pruned, "the thread's older checkpoints are pruned")
+        await eventually(pruned, within=60, what="the thread's older checkpoints to be pruned")
         state = await sdk.threads.get_state(thread["thread_id"])
         assert state["values"]["query"] == "dogs", "the latest state is kept"
         assert (await sdk.threads.get(thread["thread_id"]))["thread_id"] == thread["thread_id"]

@@ -23,3 +23,10 @@ async def wait_for_status(
             return run
         assert time.monotonic() < deadline, f"run {run_id} is {run['status']}, never became {status}"
         await asyncio.sleep(0.02)
+
+
+async def start_slow(client: Any, thread_id: str, text: str, delay: float, **kwargs: Any) -> dict[str, Any]:
+    """A run of the fixture graph `slow` on the thread (answering `text` after `delay` seconds), returned once it is
+    running; `kwargs` go to `runs.create` (multitask_strategy=, webhook= …)."""
+    run: dict[str, Any] = await client.runs.create(thread_id, "slow", input=said(text, delay), **kwargs)
+    return await wait_for_status(client, thread_id, run["run_id"], "running")
