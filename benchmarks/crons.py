@@ -8,10 +8,17 @@
 2. registration: create many crons (default 100,000) and report throughput per chunk (flat or not), through the
    JavaScript SDK (default; benchmarks/js) or the Python one (--client python);
 3. idle cost: the server's CPU time over 10 s with all those crons registered and none due (needs a local pid).
+
+    python benchmarks/crons.py --compare crongraph http://127.0.0.1:2024#agent --burst 2000 --register 20000
+
+With --compare, the same figures on several servers in interleaved rounds (A B A B ..., `--rounds`): each round
+runs the first --burst size and, with --register, a registration of that many crons; then each figure's median
+over the rounds per server and its ratio to the first (server CPU per cron fire and per create for local ones).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
@@ -21,7 +28,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common import LOCAL_PID, ROOT, backend, cpu_seconds, parser, pct, server, summary
+from common import LOCAL_PID, ROOT, Probe, Target, backend, compare, cpu_seconds, parser, pct, server, summary, targets
 from langgraph_sdk import get_client
 
 JS_DIR = ROOT / "benchmarks" / "js"
@@ -32,9 +39,26 @@ def at_instant(when: datetime) -> str:
     return f"{when.minute} {when.hour} {when.day} {when.month} * {when.second}"
 
 
-async def burst(client: Any, assistant: str, n: int) -> None:
+async def burst(
+    client: Any,
+    assistant: str,
+    n: int,
+    target: Target | None = None,
+    quiet: bool = False,
+    lead_seconds: float | None = None,
+) -> dict[str, float]:
+    """N crons on threads, all due at one instant: their figures (fire delay, created within, finished after the
+    slot, runs.wait on another thread during the burst against idle; with a local `target`, the server's CPU per
+    cron fire, from the slot until all runs finished); printed unless `quiet`."""
     threads = await asyncio.gather(*(client.threads.create() for _ in range(n)))
-    lead = timedelta(seconds=max(4.0, n / 250))  # time to create the crons (the Python SDK does ~500/s) and more
+    idle_thread = (await client.threads.create())["thread_id"]
+    idle = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        await client.runs.wait(idle_thread, assistant, input={"value": 1})
+        idle.append((time.perf_counter() - t0) * 1000)
+    # Time to create the crons (the Python SDK does ~500/s on a quiet machine, a fifth of that on a busy one).
+    lead = timedelta(seconds=lead_seconds or max(6.0, n / 150))
     slot = (datetime.now(UTC) + lead).replace(microsecond=0) + timedelta(seconds=1)
     sem = asyncio.Semaphore(32)
 
@@ -45,15 +69,10 @@ async def burst(client: Any, assistant: str, n: int) -> None:
             )
 
     crons = await asyncio.gather(*(make(t) for t in threads))
-    idle_thread = (await client.threads.create())["thread_id"]
-    idle = []
-    for _ in range(30):
-        t0 = time.perf_counter()
-        await client.runs.wait(idle_thread, assistant, input={"value": 1})
-        idle.append((time.perf_counter() - t0) * 1000)
     now = datetime.now(UTC)
-    assert now < slot, f"creating {n} crons took too long; slot already passed"
+    assert now < slot, f"creating {n} crons took too long; slot already passed (give a longer --lead)"
     await asyncio.sleep((slot - now).total_seconds() - 0.05)
+    probe = Probe(target) if target is not None and target.pid else None
 
     during: list[float] = []
     for _ in range(40):
@@ -77,23 +96,35 @@ async def burst(client: Any, assistant: str, n: int) -> None:
             if len(done) == n:
                 break
         await asyncio.sleep(0.1)
+    cpu = probe.per(n) if probe is not None else {}
     finished = max(datetime.fromisoformat(r["updated_at"]) for r in done)
     history = await asyncio.gather(*(runs_of(c) for c in crons))
     delays = [h[0]["delay_ms"] for h in history]
     assert all(len(h) == 1 for h in history), "an occurrence fired more or less than once"
-    print(summary(f"{n} crons due at once: fire delay", delays))
-    print(
-        f"{'':34} max {max(delays):.1f} ms; all {n} runs finished {(finished - slot).total_seconds():.2f} s "
-        "after the slot"
-    )
-    print(
-        f"{'':34} runs.wait on another thread: idle median {statistics.median(idle):.1f} ms, during the burst "
-        f"median {statistics.median(during):.1f} ms (p90 {pct(during, 0.9):.1f} ms)"
-    )
+    after = (finished - slot).total_seconds()
+    if not quiet:
+        print(summary(f"{n} crons due at once: fire delay", delays))
+        print(
+            f"{'':34} all {n} runs created within {max(delays) / 1000:.2f} s, all finished {after:.2f} s after the slot"
+        )
+        print(
+            f"{'':34} runs.wait on another thread: idle median {statistics.median(idle):.1f} ms, during the burst "
+            f"median {statistics.median(during):.1f} ms (p90 {pct(during, 0.9):.1f} ms): "
+            f"{statistics.median(during) / statistics.median(idle):.2f}x"
+        )
+        for name, value in cpu.items():
+            print(f"{'':34} {name} per cron fire (slot to all finished): {value:.2f}")
     await asyncio.gather(*(client.crons.delete(c["cron_id"]) for c in crons))
+    return {
+        f"{n} burst: fire delay p99 ms": pct(delays, 0.99),
+        f"{n} burst: all created within s": max(delays) / 1000,
+        f"{n} burst: all finished after s": after,
+        f"{n} burst: runs.wait during/idle": statistics.median(during) / statistics.median(idle),
+        **{f"{n} burst: {k} per fire": v for k, v in cpu.items()},
+    }
 
 
-async def registration(client: Any, url: str, args: Any, pid: int | None) -> None:
+async def registration(client: Any, url: str, args: Any, pid: int | None, quiet: bool = False) -> dict[str, float]:
     """Create `args.register` crons, `args.chunk` at a time, through the official JavaScript SDK (default) or the
     Python one. Each client needs CPU of its own, on the same two cores as the server: the Python SDK spends about
     twice the server's time per request (two thread-pool hops for its JSON, then httpx), so with it the figure is
@@ -107,14 +138,22 @@ async def registration(client: Any, url: str, args: Any, pid: int | None) -> Non
     )
     async for made, rate, client_ms in chunks:
         rates.append(rate)
+        if not quiet:
+            print(
+                f"  registered {made:>7} crons: {rate:7.0f} creates/s   (client CPU {client_ms:.2f} ms/create)",
+                flush=True,
+            )
+    server_ms = (cpu_seconds(pid) - cpu_before) / made * 1000 if pid and made else None
+    server = f"; server CPU {server_ms:.2f} ms/create" if server_ms is not None else ""
+    if not quiet:
         print(
-            f"  registered {made:>7} crons: {rate:7.0f} creates/s   (client CPU {client_ms:.2f} ms/create)", flush=True
+            f"{'registration (' + args.client + ' SDK)':34} {made} crons: mean {statistics.mean(rates):.0f}/s, first "
+            f"chunk {rates[0]:.0f}/s, last chunk {rates[-1]:.0f}/s{server}"
         )
-    server = f"; server CPU {(cpu_seconds(pid) - cpu_before) / made * 1000:.2f} ms/create" if pid and made else ""
-    print(
-        f"{'registration (' + args.client + ' SDK)':34} {made} crons: mean {statistics.mean(rates):.0f}/s, first "
-        f"chunk {rates[0]:.0f}/s, last chunk {rates[-1]:.0f}/s{server}"
-    )
+    out = {"registration creates/s": statistics.mean(rates)}
+    if server_ms is not None:
+        out["registration: crongraph CPU ms per create"] = server_ms
+    return out
 
 
 async def _register_python(
@@ -152,8 +191,9 @@ async def _register_js(
 
 async def main(url: str, args: Any, pid: int | None) -> None:
     client = get_client(url=url, timeout=600)
+    local = Target("crongraph", url, args.assistant, pid) if pid else None
     for n in args.burst:
-        await burst(client, args.assistant, n)
+        await burst(client, args.assistant, n, local, lead_seconds=args.lead)
     if args.register:
         await registration(client, url, args, pid)
         if pid:
@@ -166,14 +206,44 @@ async def main(url: str, args: Any, pid: int | None) -> None:
             )
 
 
+async def side_by_side(found: list[Target], args: Any) -> None:
+    """--compare: per round and server, a burst of the first --burst size and a registration of --register crons
+    (the crons of earlier rounds stay registered, as they would on a server in use)."""
+    size = args.burst[0] if args.burst else 0
+
+    async def one_round(t: Target) -> dict[str, float]:
+        client = get_client(url=t.url, timeout=600)
+        out: dict[str, float] = {}
+        if size:
+            out.update(await burst(client, t.assistant, size, t, quiet=True, lead_seconds=args.lead))
+        if args.register:
+            sub = argparse.Namespace(**{**vars(args), "assistant": t.assistant})
+            out.update(await registration(client, t.url, sub, t.pid, quiet=True))
+        return out
+
+    print(
+        f"{args.rounds} rounds; each: "
+        + (f"a burst of {size} crons" if size else "no burst")
+        + (f", a registration of {args.register} crons ({args.client} SDK)" if args.register else "")
+    )
+    await compare(found, args.rounds, one_round, higher_is_better=("registration creates/s",))
+
+
 def run() -> None:
-    p = parser(__doc__ or "")
+    p = parser(__doc__ or "", compare=True)
     p.add_argument("--burst", type=int, nargs="*", default=[500, 3000])
-    p.add_argument("--register", type=int, default=100_000)
+    p.add_argument("--register", type=int, default=100_000, help="crons registered (with --compare: per round)")
+    p.add_argument("--lead", type=float, help="seconds from creating a burst's crons to their slot (default: n/150)")
     p.add_argument("--chunk", type=int, default=20_000)
     p.add_argument("--client", choices=["js", "python"], default="js", help="the official SDK that registers crons")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight while registering")
     args = p.parse_args()
+    if args.compare:
+        with targets(args.compare, args.assistant) as found:
+            for t in found:
+                print(f"server: {t.name} = {t.url} (graph {t.assistant})")
+            asyncio.run(side_by_side(found, args))
+        return
     with server(args.url, **backend(args)) as url:
         print(f"server: {url}")
         asyncio.run(main(url, args, LOCAL_PID.get(url)))

@@ -10,6 +10,13 @@ crons (created through the API, spread over the replicas) whose only occurrence 
 read from the database: when each run was created relative to T (the firing lag: its p50, p99 and max, the target
 being every run within 2 s), duplicates (a cron with more than one run) and misses (a cron with none), the firing
 throughput (runs created per second of the burst), and how long the queue took to finish executing them all.
+
+    python benchmarks/replicas.py --compare crongraph /tmp/base --crons 3000 --replicas 3 --rounds 3
+
+With --compare, the same figures for several source trees in interleaved rounds (A B A B ..., `--rounds`): a
+tree is `crongraph` (this checkout) or a directory holding another crongraph checkout (say `git archive` of the
+commit before a change, unpacked), whose `src` goes first on the replicas' PYTHONPATH; then each figure's median
+over the rounds per tree and its ratio to the first.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from common import BENCH_CONFIG, pct
+from common import BENCH_CONFIG, ROOT, Target, compare, pct
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerProcess
 
@@ -77,15 +84,22 @@ async def create_crons(urls: list[str], n: int, slot: datetime) -> None:
             await c.aclose()
 
 
-def measure(admin: str, replicas: int, crons: int, workers: int) -> None:
+def measure(
+    admin: str, replicas: int, crons: int, workers: int, src: Path | None = None, quiet: bool = False
+) -> dict[str, float]:
+    """One measurement on a fresh database: the figures (printed unless `quiet`); `src`: the source tree the
+    replicas run (default: the installed crongraph, this checkout)."""
     url = fresh_database(admin, f"bench_replicas_{replicas}")
+    env = {"CRONGRAPH_WORKERS": str(workers)}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     with tempfile.TemporaryDirectory() as tmp:
         procs = [
             ServerProcess(
                 data_dir=Path(tmp) / f"r{i}" / "data",
                 config=BENCH_CONFIG,
                 database_url=url,
-                env={"CRONGRAPH_WORKERS": str(workers)},
+                env=env,
             )
             for i in range(replicas)
         ]
@@ -133,17 +147,36 @@ def measure(admin: str, replicas: int, crons: int, workers: int) -> None:
     duplicates, missing = per_cron
     if not lags:
         print(f"{replicas} replica(s): no run was created")
-        return
+        return {}
     burst = max(lags[-1] - lags[0], 1e-3)
     verdict = "met" if lags[-1] <= TARGET and not duplicates and not missing else "NOT met"
-    print(
-        f"{replicas} replica(s), {crons} crons due at one instant (created in {made:.1f}s):\n"
-        f"  runs created {len(lags)}, duplicates {duplicates}, missing {missing}\n"
-        f"  firing lag   p50 {pct(lags, 0.5):.3f}s   p99 {pct(lags, 0.99):.3f}s   max {lags[-1]:.3f}s   "
-        f"(target: all within {TARGET:.0f}s: {verdict})\n"
-        f"  firing rate  {len(lags) / burst:.0f} runs created/s during the burst\n"
-        f"  executed     {done} runs succeeded {drained:.1f}s after the slot  →  {done / drained:.0f} runs/s"
-    )
+    if not quiet:
+        print(
+            f"{replicas} replica(s), {crons} crons due at one instant (created in {made:.1f}s):\n"
+            f"  runs created {len(lags)}, duplicates {duplicates}, missing {missing}\n"
+            f"  firing lag   p50 {pct(lags, 0.5):.3f}s   p99 {pct(lags, 0.99):.3f}s   max {lags[-1]:.3f}s   "
+            f"(target: all within {TARGET:.0f}s: {verdict})\n"
+            f"  firing rate  {len(lags) / burst:.0f} runs created/s during the burst\n"
+            f"  executed     {done} runs succeeded {drained:.1f}s after the slot  →  {done / drained:.0f} runs/s"
+        )
+    name = f"{replicas} replica(s)"
+    return {
+        f"{name}: all created within s": lags[-1],
+        f"{name}: firing lag p99 s": pct(lags, 0.99),
+        f"{name}: runs created/s": len(lags) / burst,
+        f"{name}: duplicates + missing": float(duplicates + missing),
+        f"{name}: executed runs/s": done / drained,
+    }
+
+
+def tree(spec: str) -> Path | None:
+    """A --compare target's source directory: None for `crongraph` (this checkout), else DIR/src."""
+    if spec == "crongraph":
+        return None
+    src = Path(spec).resolve() / "src"
+    if not (src / "crongraph").is_dir():
+        raise SystemExit(f"{spec}: not a crongraph checkout (no src/crongraph in it)")
+    return src
 
 
 def main() -> None:
@@ -152,8 +185,39 @@ def main() -> None:
     p.add_argument("--replicas", type=int, nargs="+", default=[1, 3])
     p.add_argument("--workers", type=int, default=8, help="CRONGRAPH_WORKERS of each replica")
     p.add_argument("--database-url", help="a PostgreSQL server to use (an admin URL); default: start one")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="TREE",
+        help="measure several source trees in interleaved rounds: `crongraph` (this checkout) or a directory "
+        "holding another crongraph checkout",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="with --compare: interleaved rounds")
     args = p.parse_args()
     with admin_url(args.database_url) as admin:
+        if args.compare:
+            found = [Target(spec, str(tree(spec) or ROOT / "src"), "agent") for spec in args.compare]
+
+            async def one_round(t: Target) -> dict[str, float]:
+                out: dict[str, float] = {}
+                for n in args.replicas:
+                    src = tree(t.name)
+                    out.update(await asyncio.to_thread(measure, admin, n, args.crons, args.workers, src, True))
+                return out
+
+            print(f"{args.rounds} rounds; each: {args.crons} crons due at one instant on {args.replicas} replica(s)")
+            asyncio.run(
+                compare(
+                    found,
+                    args.rounds,
+                    one_round,
+                    higher_is_better=(
+                        *(f"{n} replica(s): runs created/s" for n in args.replicas),
+                        *(f"{n} replica(s): executed runs/s" for n in args.replicas),
+                    ),
+                )
+            )
+            return
         for n in args.replicas:
             measure(admin, n, args.crons, args.workers)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import sys
@@ -295,6 +296,10 @@ def _run(settings: Settings, project: ProjectConfig, graph_ids: list[str], runti
                 with contextlib.suppress(Exception):
                     await db.dispose()
             return 1
+        # What startup loaded (graphs, LangGraph, SQLAlchemy's caches) lives as long as the process: frozen, the
+        # collector no longer scans it, and with young collections rarer a run costs ~0.2 ms less CPU in GC.
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         try:
             await server.serve()
         finally:

@@ -136,6 +136,7 @@ class Runtime:
             workers=settings.workers,
             lease_seconds=settings.lease_seconds,
         )
+        self.runs.queue = self.queue  # runs created here may be handed to it directly (queue/handoff.py)
         self.reaper = Reaper(
             self.db,
             self.clock,

@@ -2,7 +2,8 @@
 the LISTEN/NOTIFY notifier (hints reach every replica, itself included; a lost listening connection is
 re-established and everyone is told to look again) and the run event broker (a run's events, published on the
 replica executing it, are streamed, resumed and waited for on another; a run whose executor died ends its
-streams with its stored error; ended runs' events are purged after the retention period).
+streams with its stored error; ended runs' events are purged after the retention period; a run followed from
+another replica has its events written as they come, one nobody follows elsewhere in one statement with its end).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from crongraph.clock import SystemClock
 from crongraph.notify.postgres import PostgresNotifier
 from crongraph.storage import events, runs, threads
 from crongraph.storage.database import Database
+from crongraph.streams import pg_broker
 from crongraph.streams.broker import Event
 from crongraph.streams.pg_broker import PgBroker
 from tests.multireplica.rows import run_row, thread_row
@@ -165,7 +167,12 @@ async def test_a_run_whose_executor_died_ends_its_streams_with_its_error(
     ended = datetime.now(UTC) - timedelta(seconds=10)  # reaped a while ago: no END row is coming
     run_id = await _run_on_record(db, status="error", error=error, ended_at=ended)
     here.publish(run_id, "metadata", {"run_id": run_id})  # what the dead replica wrote before it died
-    await asyncio.sleep(0.3)
+    async with asyncio.timeout(10):
+        while True:  # until its flush is in the table
+            async with db.read() as conn:
+                if (await events.read_after(conn, run_id, 0, 10))[0]:
+                    break
+            await asyncio.sleep(0.02)
     seen = await _drain(there.subscribe(run_id))
     assert [(e.id, e.name) for e in seen] == [(1, "metadata"), (2, "error")]
     assert serde.loads(seen[-1].data) == error
@@ -204,3 +211,52 @@ async def test_publishing_never_waits_for_the_database(brokers: tuple[PgBroker, 
     assert loop.time() - started < 0.5
     events = await _drain(there.subscribe(run_id, after=1990))
     assert [e.id for e in events] == list(range(1991, 2001))
+
+
+async def test_a_run_followed_from_another_replica_has_its_events_written_without_waiting_for_its_end(
+    brokers: tuple[PgBroker, PgBroker, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Events of runs nobody follows elsewhere may wait this long for company; a follower's `want` hint cuts it short.
+    monkeypatch.setattr(pg_broker, "QUIET_LINGER", 60.0)
+    here, there, db = brokers
+    run_id = await _run_on_record(db, status="running")
+    first = asyncio.Event()
+    seen: list[Event] = []
+
+    async def follow() -> None:
+        async for event in there.subscribe(run_id):
+            seen.append(event)
+            first.set()
+
+    live = asyncio.create_task(follow())
+    here.publish(run_id, "metadata", {"run_id": run_id})
+    await asyncio.wait_for(first.wait(), 10)  # long before QUIET_LINGER, and before the run's end
+    assert [(e.id, e.name) for e in seen] == [(1, "metadata")]
+    here.publish(run_id, "values", {"i": 1})
+    here.close(run_id)
+    await asyncio.wait_for(live, 10)
+    assert [(e.id, e.name) for e in seen] == [(1, "metadata"), (2, "values")]
+
+
+async def test_a_run_nobody_follows_elsewhere_is_written_in_one_statement_with_its_end(
+    brokers: tuple[PgBroker, PgBroker, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_broker, "QUIET_LINGER", 60.0)
+    flushes: list[list[int]] = []
+    append = events.append_and_notify
+
+    async def counted(conn: Any, rows: list[dict[str, Any]], *args: Any) -> Any:
+        flushes.append([row["seq"] for row in rows])
+        return await append(conn, rows, *args)
+
+    monkeypatch.setattr(events, "append_and_notify", counted)
+    here, there, db = brokers
+    run_id = await _run_on_record(db, status="running")
+    here.publish(run_id, "metadata", {"run_id": run_id})
+    await asyncio.sleep(pg_broker.FLUSH_LINGER * 4)  # longer than a followed run's events would wait
+    here.publish(run_id, "values", {"i": 1})
+    here.close(run_id, {"run_id": run_id, "status": "success"})
+    await asyncio.wait_for(there.wait_done(run_id), 10)  # answered by the END row, from the table
+    assert there.final(run_id) == {"run_id": run_id, "status": "success"}
+    assert flushes == [[1, 2, events.END]]
+    assert [(e.id, e.name) for e in await _drain(there.subscribe(run_id))] == [(1, "metadata"), (2, "values")]

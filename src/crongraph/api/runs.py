@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from starlette.responses import StreamingResponse
+from starlette.types import Send
 
 from crongraph import serde, views
 from crongraph.api import limits
@@ -69,6 +70,26 @@ async def create_batch(bodies: list[RunCreate], rt: RuntimeDep) -> Any:
 
 # Wait and join
 
+_BEAT = b"\n"  # a wait's keep-alive: JSON parsers skip leading whitespace
+
+
+class _WaitResponse(StreamingResponse):
+    """A wait or join answer: a newline every keep-alive interval while the run goes on, then its JSON, which also
+    ends the body (one write where Starlette would make a second, empty one: on loopback each write is a packet
+    the server pays for)."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        ended = False
+        async for chunk in self.body_iterator:  # run to its end, so that its cleanup runs here
+            if ended:
+                continue
+            # Anything but a beat is the outcome, the last chunk of the body.
+            ended = chunk != _BEAT
+            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+        if not ended:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
 
 async def _wait_body(rt: Any, run_id: str, cancel_on_disconnect: bool) -> AsyncIterator[bytes]:
     async def result() -> AsyncIterator[bytes]:
@@ -76,7 +97,9 @@ async def _wait_body(rt: Any, run_id: str, cancel_on_disconnect: bool) -> AsyncI
 
     finished = False
     try:
-        async for chunk in with_keepalive(result(), rt.settings.keepalive_seconds, b"\n"):
+        async for chunk in with_keepalive(result(), rt.settings.keepalive_seconds, _BEAT):
+            # Once the outcome is out there is nothing to cancel, whatever happens to the connection.
+            finished = finished or chunk != _BEAT
             yield chunk
         finished = True
     finally:
@@ -86,7 +109,7 @@ async def _wait_body(rt: Any, run_id: str, cancel_on_disconnect: bool) -> AsyncI
 
 def _wait_response(rt: Any, run: Record, cancel_on_disconnect: bool = False) -> StreamingResponse:
     url = _run_url(run)
-    return StreamingResponse(
+    return _WaitResponse(
         _wait_body(rt, run["run_id"], cancel_on_disconnect),
         media_type="application/json",
         headers={"Location": f"{url}/join", "Content-Location": url},

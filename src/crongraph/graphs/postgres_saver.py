@@ -15,17 +15,24 @@ either the write commits before the reaper's update (which waits for the lock), 
 run is never claimed twice (crongraph does not retry a run whose worker died), so "still running" means "still
 ours".
 
-Cost: the fence, the checkpoint's writes and the transaction around them go in one psycopg pipeline, one round
-trip per checkpoint instead of five (BEGIN, the fence, the inserts, COMMIT, each waited for). The fence cannot be
-looked at before the inserts are sent, so it fails in SQL instead: with no running row to lock it divides by
-zero, which aborts the transaction, and the inserts after it are never applied.
+Cost: a checkpoint write is one statement, sent alone in autocommit: the fence, the blobs, the checkpoint (or a
+task's writes) as data-modifying CTEs of one INSERT, with the rows as arrays (unnest). One statement is one
+transaction, so the share lock is held until the rows are committed and nothing needs BEGIN or COMMIT; where the
+writes went as five statements behind BEGIN and before COMMIT (one pipelined round trip each), PostgreSQL now
+parses, plans and commits one. LangGraph's own aput/aput_writes still decide what is written (which channels go
+to blobs, the metadata, upsert or insert of writes): they run against a recording cursor, and what they recorded
+is merged. A statement the merge does not know (a newer LangGraph) is sent as LangGraph wrote it, in a pipelined
+transaction behind the fence statement (_FENCE, which fails in SQL: with no running row to lock it divides by
+zero, so the inserts after it are never applied).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -37,19 +44,42 @@ from psycopg_pool import AsyncConnectionPool
 
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 
-# The run whose lease fences the checkpoint write in progress in this task (None: an unfenced write, such as a
-# state update through the API).
-_fencing_run: ContextVar[str | None] = ContextVar("crongraph_fencing_run", default=None)
-# An error (division by zero) unless the run's row is still running; the share lock is held until commit.
-_FENCE = (
-    "WITH fence AS (SELECT 1 FROM runs WHERE run_id = %s AND status = 'running' FOR SHARE) "
-    "SELECT 1 / (SELECT count(*) FROM fence)"
-)
-
 
 class LeaseLost(RuntimeError):
     """The run this checkpoint belongs to is no longer running here: the write is refused."""
 
+
+# The fallback's fence: an error (division by zero) unless the run's row is still running; the share lock is held
+# until commit.
+_FENCE = (
+    "WITH fence AS (SELECT 1 FROM runs WHERE run_id = %s AND status = 'running' FOR SHARE) "
+    "SELECT 1 / (SELECT count(*) FROM fence)"
+)
+# The merged statement's fence: the row, share-locked until the statement's own commit; every insert selects its
+# rows only if it exists, and the statement returns whether it did.
+_FENCE_CTE = "fence AS (SELECT 1 FROM runs WHERE run_id = %s AND status = 'running' FOR SHARE)"
+# LangGraph's checkpoint statements: one row of placeholders, optionally an ON CONFLICT clause.
+_INSERT = re.compile(
+    r"^\s*INSERT INTO (\w+) \(([\w\s,]+)\)\s*VALUES\s*\(([%s,\s]+)\)\s*(ON CONFLICT\b.*?)?;?\s*$",
+    re.DOTALL | re.IGNORECASE,
+)
+# The columns of LangGraph's three checkpoint tables and their types, for the arrays unnest() takes. A statement
+# naming any other column is not merged.
+_COLUMN_TYPES = {
+    "thread_id": "text",
+    "checkpoint_ns": "text",
+    "checkpoint_id": "text",
+    "parent_checkpoint_id": "text",
+    "type": "text",
+    "checkpoint": "jsonb",
+    "metadata": "jsonb",
+    "channel": "text",
+    "version": "text",
+    "blob": "bytea",
+    "task_id": "text",
+    "task_path": "text",
+    "idx": "integer",
+}
 
 _DELETE_RUN_WRITES = """
 DELETE FROM checkpoint_writes w USING checkpoints c
@@ -67,30 +97,93 @@ WHERE b.thread_id = ANY(%(threads)s) AND NOT EXISTS (
 """
 
 
+@dataclass
+class _Recorder:
+    """Stands in for a cursor while LangGraph's aput/aput_writes run: keeps what they would execute, as (query,
+    rows), rows being one tuple of parameters per execution."""
+
+    statements: list[tuple[str, list[Sequence[Any]]]] = field(default_factory=list)
+
+    async def execute(self, query: str, params: Sequence[Any] | None = None, **_: Any) -> _Recorder:
+        self.statements.append((query, [tuple(params or ())]))
+        return self
+
+    async def executemany(self, query: str, params_seq: Any, **_: Any) -> None:
+        self.statements.append((query, [tuple(p) for p in params_seq]))
+
+
+# Set while LangGraph's write methods run: _cursor() then hands out this recorder instead of a connection.
+_recording: ContextVar[_Recorder | None] = ContextVar("crongraph_checkpoint_recording", default=None)
+
+
+def merge(
+    statements: Sequence[tuple[str, Sequence[Sequence[Any]]]], run_id: str | None
+) -> tuple[str, list[Any]] | None:
+    """One statement doing what `statements` (INSERTs of one row of placeholders each, with their rows) do, fenced
+    by `run_id`'s row when given: (sql, params), the sql returning one row {"fenced": rows locked, 0 = refused}.
+    None when a statement has another shape or names a column this module does not know."""
+    parts: list[str] = []
+    params: list[Any] = [run_id] if run_id is not None else []
+    for i, (query, rows) in enumerate(statements):
+        found = _INSERT.match(query)
+        if found is None:
+            return None
+        table, columns, placeholders, conflict = found.groups()
+        names = [c.strip() for c in columns.split(",")]
+        if any(n not in _COLUMN_TYPES for n in names) or placeholders.count("%s") != len(names):
+            return None
+        if not rows:
+            continue
+        if any(len(row) != len(names) for row in rows):
+            return None
+        kept = _last_per_key(rows, names, conflict or "")
+        if kept is None:
+            return None
+        rows = kept
+        arrays = ", ".join(f"%s::{_COLUMN_TYPES[n]}[]" for n in names)
+        where = " WHERE EXISTS (SELECT FROM fence)" if run_id is not None else ""
+        parts.append(
+            f"w{i} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) AS v({', '.join(names)})"
+            f"{where} {conflict or ''})"
+        )
+        params.extend(list(column) for column in zip(*rows, strict=True))
+    ctes = ([_FENCE_CTE] if run_id is not None else []) + parts
+    result = "SELECT count(*) AS fenced FROM fence" if run_id is not None else "SELECT 1 AS fenced"
+    return (f"WITH {', '.join(ctes)} {result}" if ctes else result), params
+
+
+_DO_UPDATE = re.compile(r"ON CONFLICT\s*\(([\w\s,]+)\)\s*DO UPDATE", re.IGNORECASE)
+
+
+def _last_per_key(rows: Sequence[Sequence[Any]], names: list[str], conflict: str) -> Sequence[Sequence[Any]] | None:
+    """The rows an upsert keeps when executed one by one (the last per conflict key): one INSERT may not update
+    the same row twice. None when the conflict key names a column the rows do not have."""
+    found = _DO_UPDATE.search(conflict)
+    if found is None or len(rows) < 2:
+        return rows
+    columns = [c.strip() for c in found.group(1).split(",")]
+    if any(c not in names for c in columns):
+        return None
+    key = [names.index(c) for c in columns]
+    last: dict[tuple[Any, ...], Sequence[Any]] = {}
+    for row in rows:
+        last[tuple(row[i] for i in key)] = row
+    return list(last.values())
+
+
 class PostgresSaver(AsyncPostgresSaver):
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        recorder = _recording.get()
+        if recorder is not None:
+            yield recorder  # type: ignore[misc]  # only execute/executemany are called by the write methods
+            return
         if not isinstance(self.conn, AsyncConnectionPool) or self.pipe is not None:
             async with super()._cursor(pipeline=pipeline) as cur:
                 yield cur
             return
-        run_id = _fencing_run.get()
         async with self.conn.connection() as conn:
-            if run_id is not None:
-                try:
-                    # Without pipeline support (libpq < 14) the same statements go one by one.
-                    async with (
-                        conn.pipeline() if self.supports_pipeline else nullcontext(),
-                        conn.transaction(),
-                        conn.cursor(binary=True, row_factory=dict_row) as cur,
-                    ):
-                        await cur.execute(_FENCE, (run_id,))
-                        yield cur
-                except errors.DivisionByZero:
-                    raise LeaseLost(
-                        f"run {run_id} is no longer running here; its checkpoint write was refused"
-                    ) from None
-            elif pipeline and self.supports_pipeline:
+            if pipeline and self.supports_pipeline:
                 async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
             elif pipeline:
@@ -107,20 +200,61 @@ class PostgresSaver(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        token = _fencing_run.set(_run_of(config))
-        try:
+        if not isinstance(self.conn, AsyncConnectionPool) or self.pipe is not None:
             return await super().aput(config, checkpoint, metadata, new_versions)
+        recorder = _Recorder()
+        token = _recording.set(recorder)
+        try:
+            next_config = await super().aput(config, checkpoint, metadata, new_versions)
         finally:
-            _fencing_run.reset(token)
+            _recording.reset(token)
+        await self._write(recorder, _run_of(config))
+        return next_config
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        token = _fencing_run.set(_run_of(config))
+        if not isinstance(self.conn, AsyncConnectionPool) or self.pipe is not None:
+            await super().aput_writes(config, writes, task_id, task_path)
+            return
+        recorder = _Recorder()
+        token = _recording.set(recorder)
         try:
             await super().aput_writes(config, writes, task_id, task_path)
         finally:
-            _fencing_run.reset(token)
+            _recording.reset(token)
+        await self._write(recorder, _run_of(config))
+
+    async def _write(self, recorder: _Recorder, run_id: str | None) -> None:
+        """Send what LangGraph's write method recorded: merged into one statement, or else as recorded behind the
+        fence in one pipelined transaction. Raises LeaseLost when `run_id` is given and no longer running."""
+        if not any(rows for _, rows in recorder.statements):
+            return
+        assert isinstance(self.conn, AsyncConnectionPool)
+        merged = merge(recorder.statements, run_id)
+        async with self.conn.connection() as conn:
+            if merged is not None:
+                sql, params = merged
+                async with conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    await cur.execute(sql, params)
+                    row = await cur.fetchone()
+                if run_id is not None and not (row and row["fenced"]):
+                    raise LeaseLost(f"run {run_id} is no longer running here; its checkpoint write was refused")
+                return
+            try:
+                # Without pipeline support (libpq < 14) the same statements go one by one.
+                async with (
+                    conn.pipeline() if self.supports_pipeline else nullcontext(),
+                    conn.transaction(),
+                    conn.cursor(binary=True, row_factory=dict_row) as cur,
+                ):
+                    if run_id is not None:
+                        await cur.execute(_FENCE, (run_id,))
+                    for query, rows in recorder.statements:
+                        if rows:
+                            await cur.executemany(query, rows)
+            except errors.DivisionByZero:
+                raise LeaseLost(f"run {run_id} is no longer running here; its checkpoint write was refused") from None
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         ids = [str(r) for r in run_ids]

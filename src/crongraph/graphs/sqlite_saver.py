@@ -5,18 +5,33 @@ WAL file takes far less time than that round trip, and a run writes several. Thi
 SQLite schema and code (the synchronous SqliteSaver) and exposes its async methods by calling the synchronous
 ones directly. It also adds what the server needs and SqliteSaver lacks: deleting what given runs wrote
 (rollback) and copying a thread.
+
+Group commit: SqliteSaver commits after every write, and a trivial run writes five times (three checkpoints, two
+sets of task writes), each commit writing the same pages to the WAL again. Here a write made by a run (code in
+which `DEFER_COMMITS` is set: the executor sets it for the run's task, and the tasks LangGraph starts inherit it)
+is committed at the end of the loop iteration it happened in (`commit_pending`, scheduled with `call_soon`),
+together with every other write of that iteration; the executor calls `commit_pending` before it commits any
+run's outcome, so a run is never recorded as ended before its checkpoints are. Every other write (the API's state
+updates, thread copies, deletes) commits at once, as LangGraph's saver does. Reads share the one connection, so
+they see the writes not yet committed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+# Set (True) while a run executes: its checkpoint writes may be committed at the end of the loop iteration.
+DEFER_COMMITS: contextvars.ContextVar[bool] = contextvars.ContextVar("crongraph_defer_commits", default=False)
 
 
 class InlineSqliteSaver(SqliteSaver):
@@ -31,8 +46,38 @@ class InlineSqliteSaver(SqliteSaver):
         saver.setup()
         return saver
 
+    _commit_handle: asyncio.Handle | None = None
+
     def close(self) -> None:
+        self.commit_pending()
         self.conn.close()
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        """SqliteSaver's cursor; its writes (`transaction`) commit on leaving, or at the end of the loop iteration
+        when DEFER_COMMITS is set."""
+        with self.lock:
+            self.setup()
+            cur = self.conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+                if transaction and DEFER_COMMITS.get():
+                    if self._commit_handle is None:
+                        self._commit_handle = asyncio.get_running_loop().call_soon(self.commit_pending)
+                elif transaction:
+                    self.conn.commit()  # with what earlier deferred writes left uncommitted, if any
+
+    def commit_pending(self) -> None:
+        """Commit the writes not committed yet (none: nothing happens). Not from inside `cursor()`, whose lock it
+        takes."""
+        if self._commit_handle is not None:
+            self._commit_handle.cancel()
+            self._commit_handle = None
+        if self.conn.in_transaction:
+            with self.lock:
+                self.conn.commit()
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self.get_tuple(config)

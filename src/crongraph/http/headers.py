@@ -23,6 +23,7 @@ from crongraph.config.schema import ConfigurableHeaders
 
 NEVER = frozenset({"authorization", "x-api-key", "x-service-key", "x-tenant-id"})
 TRACE = "langsmith-trace"
+_TRACE_RAW = TRACE.encode()
 BAGGAGE_KEYS = ("langsmith-metadata", "langsmith-tags", "langsmith-project")
 
 
@@ -57,6 +58,14 @@ class HeaderPolicy:
 
     def select(self, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         """The configurable entries for a request's raw ASGI headers (names already lower case)."""
+        if not self._includes:
+            # The default: only tracing headers can be copied. Every request crosses this, so it is one pass over
+            # the raw names with nothing decoded unless a trace header is there.
+            for raw_name, _ in headers:
+                if raw_name == _TRACE_RAW:
+                    break
+            else:
+                return {}
         chosen: dict[str, Any] = {}
         trace = False
         baggage = None

@@ -9,6 +9,7 @@ Outcome rules: a graph that finishes or stops at an interrupt ends `success` (th
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from contextlib import AsyncExitStack
 from typing import Any
@@ -22,7 +23,9 @@ from crongraph.graphs import context as run_context
 from crongraph.graphs.execute import stream_graph
 from crongraph.graphs.persistence import Persistence
 from crongraph.graphs.registry import GraphRegistry
+from crongraph.graphs.sqlite_saver import DEFER_COMMITS
 from crongraph.queue import usage as run_usage
+from crongraph.queue.group_commit import GroupCommit
 from crongraph.storage import assistants, runs, threads
 from crongraph.storage.common import Record
 from crongraph.storage.database import Database
@@ -104,9 +107,45 @@ class Executor:
         self.protocol: Any = None
         # (graph id, *context keys) already warned about as not in the graph's context_schema: warned once each.
         self._dropped_warned: set[tuple[str, ...]] = set()
+        # Outcomes of runs ending in the same loop iteration share one write transaction (each still fenced by its
+        # own lease token), after the checkpoints the runs wrote are committed.
+        self._outcomes = GroupCommit(db, before_commit=self._commit_checkpoints)
+        # Assistants read during this loop iteration: the runs of one claimed batch start in the same iteration
+        # and read their assistant once, as fresh as reading it per run. Cleared at the next iteration.
+        self._assistants_now: dict[str, Record | None] = {}
 
-    async def execute(self, run: Record, cancel_action: dict[str, str]) -> None:
-        """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it."""
+    def _commit_checkpoints(self) -> None:
+        commit = getattr(self._persistence.checkpointer, "commit_pending", None)
+        if commit is not None:
+            commit()
+
+    async def _assistant(self, assistant_id: str) -> Record | None:
+        memo = self._assistants_now
+        if assistant_id in memo:
+            found = memo[assistant_id]
+        else:
+            async with self._db.read() as conn:
+                found = await assistants.get(conn, assistant_id)
+            if not memo:
+                asyncio.get_running_loop().call_soon(memo.clear)
+            memo[assistant_id] = found
+        if found is None:
+            return None
+        # Each run gets its own copy of what reaches its graph (config and context), as if it had read the row.
+        return {**found, "config": copy.deepcopy(found["config"]), "context": copy.deepcopy(found.get("context"))}
+
+    async def execute(self, run: Record, cancel_action: dict[str, str], *, assistant: Record | None = None) -> None:
+        """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it.
+        `assistant`: the run's assistant as its creation read it (a run handed off at creation), else read here."""
+        # The run's checkpoint writes commit at the end of their loop iteration (sqlite_saver.py), all before its
+        # outcome is committed (GroupCommit's before_commit).
+        deferred = DEFER_COMMITS.set(True)
+        try:
+            await self._execute(run, cancel_action, assistant)
+        finally:
+            DEFER_COMMITS.reset(deferred)
+
+    async def _execute(self, run: Record, cancel_action: dict[str, str], assistant: Record | None) -> None:
         run_id = run["run_id"]
         self._broker.start(run_id, run["thread_id"])
 
@@ -125,8 +164,8 @@ class Executor:
             if cancel_action.get(run_id):
                 raise asyncio.CancelledError  # cancelled between its claim and its start
             self._interruptible.add(run_id)
-            async with self._db.read() as conn:
-                assistant = await assistants.get(conn, run["assistant_id"])
+            if assistant is None:
+                assistant = await self._assistant(run["assistant_id"])
             if assistant is None:
                 raise LookupError(f"assistant {run['assistant_id']} was deleted before the run started")
             kwargs = run["kwargs"]
@@ -241,46 +280,74 @@ class Executor:
             # Before the run's end is committed: the next run on the thread may start the moment it is, and must
             # not build on what this run wrote.
             await checkpointer.adelete_for_runs([run_id])
-        delete_thread = False
-        async with self._db.write() as conn:
-            # Token usage of the AI messages the run added (cron budgets read it); the state before the run is
-            # read only when some message reports usage.
-            usage = None
-            if run_usage.has_usage(values):
-                before = await threads.get(conn, thread_id)
-                usage = run_usage.run_usage(before["values"] if before else None, values)
-            finished = await runs.finish(conn, run, status=status, output=output, error=error, now=now)
-            if finished is None:
-                log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
-                return None
-            if usage is not None:
-                await runs.set_usage(conn, run_id, usage)
-                finished["usage"] = usage
-            if rollback:
-                await runs.delete_one(conn, run_id)
-            remaining = await runs.has_inflight(conn, thread_id)
-            if run["temporary"] and not remaining:
-                delete_thread = await threads.delete_one(conn, thread_id)
-            else:
-                changes: dict[str, Any] = {"updated_at": now}
-                if remaining:
-                    changes["status"] = "busy"
-                elif status == "error":
-                    changes["status"] = "error"
-                elif interrupts or stopped:
-                    changes["status"] = "interrupted"
-                else:
-                    changes["status"] = "idle"
-                if not rollback:
-                    changes["error"] = error if status == "error" else None
-                    changes["interrupts"] = interrupts or {}
-                    if isinstance(values, dict):
-                        changes["values"] = {k: v for k, v in values.items() if k != "__interrupt__"}
-                        changes["state_updated_at"] = now
-                await threads.update_fields(conn, thread_id, **changes)
+        outcome = await self._outcomes.run(
+            lambda conn: _write_outcome(
+                conn, run, status, output, values, error, interrupts, stopped, rollback, now, self._db.dialect
+            )
+        )
+        if outcome is None:
+            log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
+            return None
+        finished, delete_thread = outcome
         if delete_thread:
             await checkpointer.adelete_thread(thread_id)
         return finished
+
+
+async def _write_outcome(
+    conn: Any,
+    run: Record,
+    status: str,
+    output: Any,
+    values: Any,
+    error: Any,
+    interrupts: Any,
+    stopped: bool,
+    rollback: bool,
+    now: Any,
+    dialect: str,
+) -> tuple[Record, bool] | None:
+    """The outcome's statements, in the caller's transaction (GroupCommit may share it with other runs' outcomes
+    and run this again on its own): the run's end fenced by its lease token, its usage, and the thread brought up
+    to date. (the run as recorded, whether the thread was deleted), or None when the lease was lost."""
+    run_id, thread_id = run["run_id"], run["thread_id"]
+    # Token usage of the AI messages the run added (cron budgets read it); the state before the run is read only
+    # when some message reports usage.
+    usage = None
+    if run_usage.has_usage(values):
+        before = await threads.get(conn, thread_id)
+        usage = run_usage.run_usage(before["values"] if before else None, values)
+    finished = await runs.finish(conn, run, status=status, output=output, error=error, now=now)
+    if finished is None:
+        return None
+    if usage is not None:
+        await runs.set_usage(conn, run_id, usage)
+        finished["usage"] = usage
+    if rollback:
+        await runs.delete_one(conn, run_id)
+    # Whether another run of the thread is pending or running is asked below, inside the statements that settle
+    # the thread: on PostgreSQL only after its lock is held, so a run created on it meanwhile (its creation holds
+    # the lock until it commits) is seen, not missed by a snapshot taken before the wait.
+    await threads.lock(conn, thread_id, dialect)
+    # A temporary thread goes with its last run; one that still has runs pending or running is only settled.
+    if run["temporary"] and await threads.delete_if_no_inflight(conn, thread_id):
+        return finished, True
+    if status == "error":
+        settled = "error"
+    elif interrupts or stopped:
+        settled = "interrupted"
+    else:
+        settled = "idle"
+    changes: dict[str, Any] = {"updated_at": now}
+    if not rollback:
+        changes["error"] = error if status == "error" else None
+        changes["interrupts"] = interrupts or {}
+        if isinstance(values, dict):
+            changes["values"] = {k: v for k, v in values.items() if k != "__interrupt__"}
+            changes["state_updated_at"] = now
+    # `busy` instead when another run of the thread is pending or running (asked within the statement).
+    await threads.settle_after_run(conn, thread_id, settled, **changes)
+    return finished, False
 
 
 async def _release(held: AsyncExitStack, failure: BaseException | None, run_id: str) -> BaseException | None:

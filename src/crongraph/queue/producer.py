@@ -8,6 +8,10 @@ loop, so background runs executing beside an interactive one also slow it down: 
 (a run executing, or one ended less than `INTERACTIVE_LINGER` ago), background runs start one at a time and at most
 one per `BACKGROUND_SPACING` (the ones already running finish). Background work never stops altogether: under
 constant interactive load, crons still run, at a reduced rate.
+
+A client's run created on this process may skip the claim altogether (queue/handoff.py): its creation reserves a
+free slot (`reserve`), inserts it already claimed under this process's lease, and gives it here after commit
+(`hand_off`). Reserved slots count as taken until then.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from crongraph.ids import new_id
 from crongraph.notify import Notifier
 from crongraph.observability.events import RunTimer
 from crongraph.queue.executor import Executor
+from crongraph.queue.handoff import Slot
 from crongraph.storage import runs
 from crongraph.storage.common import Record
 from crongraph.storage.database import Database
@@ -59,10 +64,14 @@ class RunQueue:
         self.owner = new_id()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._priority: dict[str, int] = {}
+        self._reserved_slots: set[Slot] = set()  # reserved by runs being created here (hand-off)
         self._interactive_until = clock.now()
         self._background_not_before = clock.now()  # the next background start, while throttled
         self.cancel_actions: dict[str, str] = {}
         self._wake = asyncio.Event()
+        # True while the last look at storage found no pending run due and no wake-up came since: a run ending then
+        # can make nothing claimable (any run created since came with a RUNS hint), so it need not wake the loop.
+        self._nothing_pending = False
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
 
@@ -71,7 +80,7 @@ class RunQueue:
     async def start(self) -> None:
         if self._loop_task is not None:
             return
-        self._notifier.listen(notify.RUNS, lambda _payload: self._wake.set())
+        self._notifier.listen(notify.RUNS, lambda _payload: self.wake())
         self._notifier.listen(notify.CANCEL, self._on_cancel)
         self._loop_task = asyncio.create_task(self._run_forever(), name="crongraph-producer")
         self._renew_task = asyncio.create_task(self._renew_forever(), name="crongraph-lease-renewer")
@@ -90,6 +99,7 @@ class RunQueue:
     # Control
 
     def wake(self) -> None:
+        self._nothing_pending = False
         self._wake.set()
 
     def cancel_local(self, run_id: str, action: str) -> bool:
@@ -99,6 +109,10 @@ class RunQueue:
         while the outcome is written would cut that off."""
         task = self._tasks.get(run_id)
         if task is None:
+            if any(slot.run_id == run_id for slot in self._reserved_slots):
+                # Committed claimed but not yet handed over: the executor sees the action when it starts.
+                self.cancel_actions[run_id] = action
+                return True
             return False
         self.cancel_actions[run_id] = action  # a later rollback still upgrades an interrupt not yet recorded
         if self._executor.take_interruptible(run_id):
@@ -106,7 +120,32 @@ class RunQueue:
         return True
 
     def is_executing(self, run_id: str) -> bool:
-        return run_id in self._tasks
+        return run_id in self._tasks or any(slot.run_id == run_id for slot in self._reserved_slots)
+
+    # Hand-off at creation (queue/handoff.py)
+
+    def reserve(self) -> Slot | None:
+        """A free slot held for a run about to be created here, or None (no free slot, or not running)."""
+        if self._loop_task is None or self._workers - len(self._tasks) - len(self._reserved_slots) <= 0:
+            return None
+        slot = Slot(self.owner, new_id(), self._clock.now() + self._lease)
+        self._reserved_slots.add(slot)
+        return slot
+
+    def release(self, slot: Slot) -> None:
+        """The run was not handed off after all (not inserted claimed, or its transaction failed)."""
+        self._reserved_slots.discard(slot)
+        if slot.run_id is not None:
+            self.cancel_actions.pop(slot.run_id, None)
+        self.wake()  # the slot may be what a pending run waited for
+
+    def hand_off(self, slot: Slot, run: Record) -> None:
+        """Execute `run`, committed claimed under `slot`'s lease. After stop() it is left alone: its lease expires
+        and the reaper ends it, as for a run cut by shutdown."""
+        self._reserved_slots.discard(slot)
+        if self._loop_task is None:
+            return
+        self._start_task(run, slot.assistant)
 
     def _on_cancel(self, payload: str) -> None:
         run_id, _, action = payload.partition(":")
@@ -150,7 +189,7 @@ class RunQueue:
             wake_at = min(wake_at, self._interactive_until)  # background may go again then
         if now < self._background_not_before:
             wake_at = min(wake_at, self._background_not_before)  # or start its next run then
-        if len(self._tasks) < self._workers:
+        if len(self._tasks) + len(self._reserved_slots) < self._workers:
             # Slots are free, so nothing more is claimable now: only a delayed run could be due before a wake-up.
             # (With every slot taken, a slot freeing wakes us anyway: no need to ask.)
             async with self._db.read() as conn:
@@ -160,13 +199,16 @@ class RunQueue:
         await self._clock.sleep_until(wake_at, self._wake)
 
     async def _claim(self) -> int:
-        free = self._workers - len(self._tasks)
+        free = self._workers - len(self._tasks) - len(self._reserved_slots)
         if free <= 0:
+            self._nothing_pending = False  # not looked at
             return 0
         now = self._clock.now()
+        self._nothing_pending = True  # unless a wake-up comes while we look
         async with self._db.read() as conn:
             if not await runs.any_claimable(conn, now):
                 return 0
+        self._nothing_pending = False
         token = new_id()
         background_free = max(0, free - self._reserved)
         throttled = bool(self._interactive) or now < self._interactive_until
@@ -190,18 +232,21 @@ class RunQueue:
         if throttled and any(run["priority"] > 0 for run in claimed):
             self._background_not_before = now + BACKGROUND_SPACING
         for run in claimed:
-            task = asyncio.create_task(self._execute(run), name=f"run-{run['run_id']}")
-            self._tasks[run["run_id"]] = task
-            self._priority[run["run_id"]] = run["priority"]
+            self._start_task(run, None)
         return len(claimed)
 
-    async def _execute(self, run: Record) -> None:
+    def _start_task(self, run: Record, assistant: Record | None) -> None:
+        task = asyncio.create_task(self._execute(run, assistant), name=f"run-{run['run_id']}")
+        self._tasks[run["run_id"]] = task
+        self._priority[run["run_id"]] = run["priority"]
+
+    async def _execute(self, run: Record, assistant: Record | None) -> None:
         run_id = run["run_id"]
         try:
             if run.get("cancel_action"):
                 self.cancel_actions[run_id] = run["cancel_action"]
             with RunTimer():
-                await self._executor.execute(run, self.cancel_actions)
+                await self._executor.execute(run, self.cancel_actions, assistant=assistant)
         except asyncio.CancelledError:
             pass
         except Exception:
@@ -211,7 +256,8 @@ class RunQueue:
             if self._priority.pop(run_id, None) == 0:
                 self._interactive_until = self._clock.now() + INTERACTIVE_LINGER
             self.cancel_actions.pop(run_id, None)
-            self._wake.set()
+            if not self._nothing_pending:
+                self._wake.set()
 
     async def _renew_forever(self) -> None:
         interval = self._lease.total_seconds() / 3

@@ -9,10 +9,12 @@ Invariants:
   `RunService.after_commit` after commit, or their executors would not hear of the cancel in time.
 - An occurrence that creates no run (overlap skip, busy thread with `reject`, deleted assistant) is a `skipped`
   fire-log row whose detail says why: nothing is dropped silently.
-- When a cron's run ends, one transaction writes its status and tokens on its fire-log row (once: a row with an
+- When a cron's run ends, a transaction writes its status and tokens on its fire-log row (once: a row with an
   outcome is not written again), updates the cron's consecutive failures, and disables the cron with a
-  `paused_reason` when `pause_after_failures` or `max_tokens_per_day` is exceeded. The hook runs after the run's
-  outcome committed; a crash in between leaves that one run uncounted (its run row still has its usage).
+  `paused_reason` when `pause_after_failures` or `max_tokens_per_day` is exceeded. The runs that end while one
+  such transaction is written are recorded together in the next (a burst of 10,000 cron runs is not 10,000 more
+  transactions), each exactly as if alone: in the order they ended, each counted once. The hook runs after the
+  run's outcome committed; a crash in between leaves those runs uncounted (their run rows still have their usage).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ CRON_KEYS = (
 # Run outcomes that count as failures for pause_after_failures.
 FAILED = ("error", "timeout")
 Cancels = list[tuple[str, str]]
+# Cron runs whose end one transaction records at most (the runs that ended while the previous batch was written).
+ENDED_BATCH = 500
 
 
 def run_body(cron: Record) -> dict[str, Any]:
@@ -79,7 +83,9 @@ class CronGuards:
     def __init__(self, ctx: ServiceContext, runs: RunService) -> None:
         self.ctx = ctx
         self.runs = runs
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Cron runs ended and not yet recorded, and the one task recording them (see on_run_finished).
+        self._ended: list[Record] = []
+        self._flusher: asyncio.Task[None] | None = None
         # Counters for /metrics (runtime.metrics()["cron_guards"]).
         self.counters: dict[str, int] = {
             "overlap_skipped": 0,
@@ -194,16 +200,33 @@ class CronGuards:
     # When a cron's run ends
 
     def on_run_finished(self, run: Record) -> None:
-        """Executor and reaper finished hook (synchronous): the guard's transaction runs in a task."""
+        """Executor and reaper finished hook (synchronous): the run joins the ones waiting to be recorded, which
+        one task writes in one transaction per batch (the runs that ended meanwhile)."""
         if not run.get("cron_id") or run.get("scheduled_for") is None:
             return
-        task = asyncio.create_task(self._ended_quietly(run), name=f"cron-guard-{run['run_id']}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._ended.append(run)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_ended(), name="cron-guard-ended")
 
     async def stop(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _flush_ended(self) -> None:
+        """Record the runs ended so far, ENDED_BATCH per transaction, until none is left. Started on the first
+        one: by the time it runs, the runs that ended in the same turn of the event loop have joined it."""
+        try:
+            while self._ended:
+                batch, self._ended = self._ended[:ENDED_BATCH], self._ended[ENDED_BATCH:]
+                try:
+                    await self.runs_ended(batch)
+                except Exception:
+                    # One bad run must not cost the others their record: the batch rolled back, so retry alone.
+                    log.exception("recording the end of %d cron runs failed; recording them one by one", len(batch))
+                    for run in batch:
+                        await self._ended_quietly(run)
+        finally:
+            self._flusher = None
 
     async def _ended_quietly(self, run: Record) -> None:
         try:
@@ -212,56 +235,96 @@ class CronGuards:
             log.exception("cron %s: recording the end of run %s failed", run.get("cron_id"), run.get("run_id"))
 
     async def run_ended(self, run: Record) -> Record | None:
-        """Record the end of a cron's run and apply the guards, in one transaction. Returns the changes made to
-        the cron (None when the cron is gone or the run was already counted)."""
-        cron_id, status = run["cron_id"], run["status"]
+        """Record the end of one cron's run and apply the guards, in one transaction (see runs_ended)."""
+        return (await self.runs_ended([run]))[0]
+
+    async def runs_ended(self, ended: list[Record]) -> list[Record | None]:
+        """Record the end of cron runs and apply the guards, all in one transaction, in the order given (a cron
+        with several runs here counts them in that order, as if each were recorded alone). Per run: the changes
+        made to its cron, or None when the cron is gone or the run was already counted."""
         now = self.ctx.clock.now()
-        usage = run.get("usage") or None
-        released: str | None = None
-        reason: str | None = None
+        results: list[Record | None] = [None] * len(ended)
+        released: list[str] = []
+        paused: list[tuple[str, str]] = []
         async with self.ctx.db.write() as conn:
-            cron = await crons.get_for_update(conn, cron_id, self.ctx.dialect)
-            if cron is None:
-                return None
-            ended_at = run.get("ended_at") or now
-            if not await crons.fire_ended(
+            rows = await crons.get_many_for_update(conn, sorted({r["cron_id"] for r in ended}), self.ctx.dialect)
+            occurrences = [(r["cron_id"], r["scheduled_for"]) for r in ended if r["cron_id"] in rows]
+            unended = await crons.unended_fires(conn, occurrences)
+            counted: list[tuple[int, Record]] = []
+            for i, run in enumerate(ended):
+                key = (run["cron_id"], run["scheduled_for"])
+                if key in unended:
+                    unended.discard(key)  # a run reported twice is counted once
+                    counted.append((i, run))
+            # The token budget sums the fire log: read it before this batch's tokens are written, then add them
+            # run by run, so each run's check sees exactly what it would have seen alone.
+            since = now - timedelta(days=1)
+            budget_used = {
+                cron_id: await crons.tokens_since(conn, cron_id, since)
+                for cron_id in sorted({run["cron_id"] for _, run in counted})
+                if rows[cron_id].get("max_tokens_per_day") and rows[cron_id]["enabled"]
+            }
+            await crons.fires_ended(
                 conn,
-                cron_id,
-                run["scheduled_for"],
-                status=status,
-                ended_at=ended_at,
-                usage=usage,
-                error=run_error_text(run.get("error")) if status != "success" else None,
-            ):
-                return None
-            self.counters["runs_ended"] += 1
-            self.counters["tokens"] += int((usage or {}).get("total_tokens") or 0)
-            if cron["overlap_policy"] == OverlapPolicy.BUFFER_ONE and not [
-                r for r in await crons.inflight_runs(conn, cron_id) if r["status"] == "running"
-            ]:
-                released = await crons.release_held(conn, cron_id, now)
-            changes: Record = {}
-            failures = cron["consecutive_failures"]
-            if status in FAILED:
-                failures += 1
-            elif status == "success":
-                failures = 0
-            if failures != cron["consecutive_failures"]:
-                changes["consecutive_failures"] = failures
-            if cron["enabled"]:
-                reason = await self._pause_reason(conn, cron, run, failures, now)
-            if reason is not None:
-                changes.update(enabled=False, paused_reason=reason, updated_at=now)
-            if changes:
-                await crons.update_fields(conn, cron_id, **changes)
-        if released is not None:
-            await self.ctx.notifier.notify(notify.RUNS, released)
-        if reason is not None:
+                [
+                    {
+                        "cron_id": run["cron_id"],
+                        "scheduled_for": run["scheduled_for"],
+                        "status": run["status"],
+                        "ended_at": run.get("ended_at") or now,
+                        "usage": run.get("usage") or None,
+                        "error": run_error_text(run.get("error")) if run["status"] != "success" else None,
+                    }
+                    for _, run in counted
+                ],
+            )
+            written: dict[str, Record] = {}  # per cron, the changes to write once at the end
+            for i, run in counted:
+                cron = rows[run["cron_id"]]
+                tokens = int((run.get("usage") or {}).get("total_tokens") or 0)
+                self.counters["runs_ended"] += 1
+                self.counters["tokens"] += tokens
+                if cron["cron_id"] in budget_used and (run.get("ended_at") or now) >= since:
+                    budget_used[cron["cron_id"]] += tokens
+                if cron["overlap_policy"] == OverlapPolicy.BUFFER_ONE and not [
+                    r for r in await crons.inflight_runs(conn, cron["cron_id"]) if r["status"] == "running"
+                ]:
+                    run_id = await crons.release_held(conn, cron["cron_id"], now)
+                    if run_id is not None:
+                        released.append(run_id)
+                changes = self._guard_changes(cron, run, budget_used.get(cron["cron_id"]), now)
+                if "paused_reason" in changes:
+                    paused.append((cron["cron_id"], changes["paused_reason"]))
+                cron.update(changes)  # the next run of the same cron here starts from these
+                written.setdefault(cron["cron_id"], {}).update(changes)
+                results[i] = changes
+            await crons.update_many(conn, written)
+        for run_id in released:
+            await self.ctx.notifier.notify(notify.RUNS, run_id)
+        for cron_id, reason in paused:
             log.warning("cron %s paused: %s", cron_id, reason)
             events.cron_paused(cron_id, reason)
+        return results
+
+    def _guard_changes(self, cron: Record, run: Record, tokens_used: int | None, now: datetime) -> Record:
+        """The changes one ended run makes to its cron: its consecutive failures, and a pause (enabled false,
+        paused_reason) when pause_after_failures or max_tokens_per_day is exceeded. `tokens_used`: the cron's
+        tokens of the last 24 hours including this run's (None without a budget)."""
+        changes: Record = {}
+        status = run["status"]
+        failures = cron["consecutive_failures"]
+        if status in FAILED:
+            failures += 1
+        elif status == "success":
+            failures = 0
+        if failures != cron["consecutive_failures"]:
+            changes["consecutive_failures"] = failures
+        reason = self._pause_reason(cron, run, failures, tokens_used) if cron["enabled"] else None
+        if reason is not None:
+            changes.update(enabled=False, paused_reason=reason, updated_at=now)
         return changes
 
-    async def _pause_reason(self, conn: Any, cron: Record, run: Record, failures: int, now: datetime) -> str | None:
+    def _pause_reason(self, cron: Record, run: Record, failures: int, tokens_used: int | None) -> str | None:
         limit = cron.get("pause_after_failures")
         if limit and failures >= limit and run["status"] in FAILED:
             self.counters["paused_failures"] += 1
@@ -272,14 +335,12 @@ class CronGuards:
                 f"last error in run {run['run_id']}: {last}"
             )
         budget = cron.get("max_tokens_per_day")
-        if budget:
-            used = await crons.tokens_since(conn, cron["cron_id"], now - timedelta(days=1))
-            if used > budget:
-                self.counters["paused_budget"] += 1
-                return (
-                    f"max_tokens_per_day: {used} tokens in the last 24 hours exceed the budget of {budget} "
-                    f"(last run {run['run_id']})"
-                )
+        if budget and tokens_used is not None and tokens_used > budget:
+            self.counters["paused_budget"] += 1
+            return (
+                f"max_tokens_per_day: {tokens_used} tokens in the last 24 hours exceed the budget of {budget} "
+                f"(last run {run['run_id']})"
+            )
         return None
 
 

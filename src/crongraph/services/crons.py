@@ -28,6 +28,7 @@ from crongraph.schedules.policy import MissedPolicy, OverlapPolicy, first_run_da
 from crongraph.services.access import AUTH_KEYS, allowed, caller_identity, run_identity
 from crongraph.services.context import ServiceContext
 from crongraph.services.cron_guards import CRON_KEYS, Cancels, CronGuards
+from crongraph.services.cron_inserts import CronInserts
 from crongraph.services.runs import RunService
 from crongraph.storage import assistants, crons, runs, threads
 from crongraph.storage.common import Record
@@ -75,6 +76,7 @@ class CronService:
         self.ctx = ctx
         self.runs = runs_service
         self.guards = guards or CronGuards(ctx, runs_service)
+        self._inserts = CronInserts(ctx.db, lambda conn, row: self._check_owner_limit(conn, row["user_id"]))
 
     async def _wake(self, next_run_date: datetime | None, enabled: bool = True) -> None:
         """Tell the schedulers a cron is due at `next_run_date`: those sleeping past it wake up."""
@@ -198,10 +200,9 @@ class CronService:
             **guards,
         }
         try:
-            async with self.ctx.db.write() as conn:
-                if row["enabled"] and next_run is not None:
-                    await self._check_owner_limit(conn, row["user_id"])
-                await crons.insert_new(conn, row)
+            # Group commit with concurrent creates; answered once its row is committed, with its own row's error.
+            checked = bool(row["enabled"] and next_run is not None and self.ctx.settings.max_crons_per_owner)
+            await self._inserts.insert(row, checked)
         except IntegrityError:
             # The foreign keys refused it: one statement on the hot path, and the reads only when it fails.
             async with self.ctx.db.read() as conn:

@@ -2,6 +2,10 @@
 
 Creating a run is one transaction: the thread row is locked, the strategy applied to the runs in flight on it,
 the run inserted `pending` and the thread marked busy. The queue is woken after commit.
+
+A client's run created by `create` (interactive, not delayed) whose thread has nothing in flight is instead handed
+off to this process's queue when it has a free slot (queue/handoff.py): inserted already claimed under this
+process's lease and executed at once after commit, with no wake-up, claim or notification.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from crongraph import notify, run_headers, webhook_policy
 from crongraph.errors import BadRequest, Conflict, InvalidInput, NotFound
 from crongraph.ids import new_id, parse_uuid, system_assistant_id
+from crongraph.queue.handoff import Slot, Slots
 from crongraph.services.access import AUTH_KEYS, allowed, run_identity
 from crongraph.services.context import ServiceContext
 from crongraph.services.threads import ThreadService
@@ -92,6 +97,8 @@ class RunService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.threads = ThreadService(ctx)
+        # This process's queue, set by runtime.py once built: runs created here may be handed to it directly.
+        self.queue: Slots | None = None
 
     # Creating
 
@@ -133,10 +140,30 @@ class RunService:
         """Create a run in a transaction of its own, and tell the queue (and the runs it cancelled) after commit."""
         body, assistant_id = self.prepare(thread_id, body, cron=cron)
         guard = await self.authorize_create(thread_id, body, assistant_id)
-        async with self.ctx.db.write() as own:
-            run, cancelled = await self._create_in(
-                own, thread_id, body, assistant_id, priority, extra_metadata, cron, guard
-            )
+        queue = self.queue
+        # Delayed runs wait for their moment in the queue like any other; background and cron runs are claimed
+        # under the producer's priorities and reserved slots.
+        handing = queue is not None and priority == INTERACTIVE and not body.get("after_seconds")
+        slot = queue.reserve() if handing and queue is not None else None
+        try:
+            async with self.ctx.db.write() as own:
+                run, cancelled = await self._create_in(
+                    own, thread_id, body, assistant_id, priority, extra_metadata, cron, guard, slot
+                )
+        except BaseException:
+            if slot is not None and queue is not None:
+                queue.release(slot)
+            raise
+        if slot is not None and queue is not None:
+            if slot.taken:
+                # Known to the broker before any await: a wait or stream on it needs no look at storage.
+                self.ctx.broker.start(run["run_id"], run["thread_id"])
+                queue.hand_off(slot, dict(run))
+                await self.after_commit(None, cancelled)
+                # The creation's answer is the run as created, `pending`, as the reference answers (and clients
+                # test); it is running already, as any reader of the run sees from now on.
+                return {**run, **runs.UNCLAIMED}
+            queue.release(slot)
         await self.after_commit(run, cancelled)
         return run
 
@@ -280,7 +307,10 @@ class RunService:
         extra_metadata: dict[str, Any] | None,
         cron: tuple[str, datetime] | None,
         guard: RunGuard = OPEN,
+        slot: Slot | None = None,
     ) -> tuple[Record, list[tuple[str, str]]]:
+        """With `slot` (reserved in this process's queue), the run is inserted claimed under it when its thread has
+        nothing in flight once the strategy is applied (`slot.taken`)."""
         now = self.ctx.clock.now()
         assistant = await assistants.get(conn, assistant_id)
         if assistant is None:
@@ -296,12 +326,17 @@ class RunService:
         temporary = stateless and body.get("on_completion", "delete") == "delete"
         strategy = None if stateless else (body.get("multitask_strategy") or "enqueue")
         cancelled: list[tuple[str, str]] = []
+        idle = True  # whether no run of the thread is pending or running (with the strategy applied)
+        ask = False  # whether the insert itself must ask that (the enqueue strategy on an existing thread)
         if stateless:
             thread_id = new_id()
             thread = None
         else:
             assert thread_id is not None
-            thread = await threads.get_for_update(conn, thread_id, self.ctx.dialect, guard.thread)
+            # Locks the thread's row until commit: runs are added to a thread one transaction at a time.
+            thread = await threads.mark_busy_for_run(
+                conn, thread_id, _graph_names(assistant), now, self.ctx.dialect, guard.thread
+            )
             if thread is None and body.get("if_not_exists") != "create":
                 raise NotFound("Thread or assistant not found.")
             if thread is None and guard.thread is not None and await threads.get(conn, thread_id) is not None:
@@ -315,14 +350,22 @@ class RunService:
                 inflight = await runs.inflight_on_thread(conn, thread_id)
                 if inflight:
                     cancelled = await self._supersede(conn, inflight, strategy, now)
-            elif strategy == "reject" and await runs.has_inflight(conn, thread_id):
-                raise Conflict(BUSY)
-            changes: dict[str, Any] = {"status": "busy", "updated_at": now}
-            renamed = _renamed(thread["metadata"], assistant)
-            if renamed is not None:
-                changes["metadata"] = renamed
-            await threads.update_fields(conn, thread_id, **changes)
+                # Pending ones ended just now; a running one is only asked to stop, and goes first.
+                idle = not cancelled
+            elif strategy == "reject":
+                if await runs.has_inflight(conn, thread_id):
+                    raise Conflict(BUSY)
+            else:
+                ask = True
         run = self._run_row(thread_id, body, assistant_id, strategy, temporary, priority, extra_metadata, cron, now)
+        if slot is not None and idle:
+            slot.claim(run)
+            slot.assistant = assistant
+            if ask:
+                # The thread's row is locked (above), so no run can be added to it before commit: the insert goes
+                # in claimed unless one of its runs is pending or running.
+                slot.taken = await runs.insert_claimed_unless_busy(conn, run)
+                return run, cancelled
         await runs.insert_new(conn, run)
         return run, cancelled
 
@@ -444,14 +487,24 @@ class RunService:
 
     async def wait_for_end(self, run_id: str) -> Record:
         """Block until the run is in a terminal state and return its final record. A run that ended in this
-        process is answered by the broker without a query; otherwise the database is the authority (the run may
-        execute on another replica), polled once a second in case its end is not signalled here."""
+        process is answered by the broker without a query, and one executing here is waited for there without one;
+        otherwise the database is the authority (the run may execute on another replica), polled once a second in
+        case its end is not signalled here."""
         broker = self.ctx.broker
         seen = False
         while True:
             final = broker.final(run_id)
             if final is not None:
                 return final
+            if self.queue is not None and self.queue.is_executing(run_id) and not broker.is_done(run_id):
+                # Its end is closed in the broker with its record (without one when its lease was lost: then the
+                # database is asked, on the next turn, once the run has left the queue).
+                seen = True
+                try:
+                    await asyncio.wait_for(broker.wait_done(run_id), timeout=1.0)
+                except TimeoutError:
+                    pass
+                continue
             async with self.ctx.db.read() as conn:
                 run = await runs.get(conn, run_id)
             if run is None:
@@ -465,6 +518,11 @@ class RunService:
             seen = True
             if run["status"] in runs.TERMINAL:
                 return run
+            if broker.is_done(run_id):
+                # It ended here without a record (its lease was lost): its row changes only when the reaper ends
+                # it, and wait_done() would return at once; ask again in a second rather than in a tight loop.
+                await asyncio.sleep(1.0)
+                continue
             try:
                 await asyncio.wait_for(broker.wait_done(run_id), timeout=1.0)
             except TimeoutError:

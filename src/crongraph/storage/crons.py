@@ -5,8 +5,9 @@ occurrence) plus an insert into cron_fires, whose primary key (cron_id, schedule
 the same occurrence impossible, not just unlikely. Manual fires and backfills insert into the same log, in the
 transaction that creates their run, under the cron's row lock.
 
-When a cron's run ends, its fire-log row gets the run's status and token usage (`fire_ended`): the run row may
-go with its temporary thread, the fire log stays, so usage, failed runs and the token budget are read from it.
+When a cron's run ends, its fire-log row gets the run's status and token usage (`fires_ended`, many runs at once):
+the run row may go with its temporary thread, the fire log stays, so usage, failed runs and the token budget are
+read from it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
@@ -25,11 +26,11 @@ from crongraph.storage.tables import UTCDateTime, cron_fires, crons, runs
 _INSERT = insert(crons)
 
 
-async def insert_new(conn: AsyncConnection, values: Record) -> Record:
-    # One prebuilt INSERT, its parameters bound at execution: building `.values(...)` per row costs more than
-    # SQLite takes to run it.
-    await conn.execute(_INSERT, values)
-    return values
+async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
+    """Insert crons whose rows all have the same keys: one executemany (services/cron_inserts.py's batches).
+    One prebuilt INSERT, its parameters bound at execution: building `.values(...)` per row costs more than
+    SQLite takes to run it."""
+    await conn.execute(_INSERT, rows if len(rows) > 1 else rows[0])
 
 
 async def get(conn: AsyncConnection, cron_id: str, visible: Match | None = None) -> Record | None:
@@ -124,40 +125,79 @@ async def existing_fires(conn: AsyncConnection, cron_id: str, start: datetime, e
     return common.records((await conn.execute(query)).all())
 
 
-async def fire_ended(
-    conn: AsyncConnection,
-    cron_id: str,
-    scheduled_for: datetime,
-    *,
-    status: str,
-    ended_at: datetime,
-    usage: Record | None,
-    error: str | None = None,
-) -> bool:
-    """Write how the occurrence's run ended, its tokens and, for a run that failed, its error text in the fire's
-    `detail` (kept beside a detail the fire already has); False when the fire row is gone (cron deleted) or already
-    has an outcome (so a run is counted once)."""
-    usage = usage or {}
-    detail: Any = cron_fires.c.detail
-    if error:
-        detail = func.coalesce(cron_fires.c.detail + "; ", "") + error
-    result = await conn.execute(
-        update(cron_fires)
-        .where(
-            cron_fires.c.cron_id == cron_id,
-            cron_fires.c.scheduled_for == scheduled_for,
-            cron_fires.c.run_status.is_(None),
-        )
-        .values(
-            run_status=status,
-            ended_at=ended_at,
-            input_tokens=usage.get("input_tokens"),
-            output_tokens=usage.get("output_tokens"),
-            tokens=usage.get("total_tokens"),
-            detail=detail,
-        )
+async def get_many_for_update(conn: AsyncConnection, cron_ids: list[str], dialect: str) -> dict[str, Record]:
+    """get_for_update() for many crons, by id (the ones that exist): their rows are locked in id order, so two
+    replicas locking overlapping sets cannot deadlock."""
+    if not cron_ids:
+        return {}
+    query = select(crons).where(crons.c.cron_id.in_(cron_ids)).order_by(crons.c.cron_id)
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    return {r["cron_id"]: r for r in common.records((await conn.execute(query)).all())}
+
+
+async def unended_fires(conn: AsyncConnection, occurrences: list[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+    """Which of these (cron_id, scheduled_for) have a fire-log row whose run's end is not yet written: the ones
+    fires_ended() will write. Read under the crons' row locks (or SQLite's one writer), so it stays true until
+    the write."""
+    if not occurrences:
+        return set()
+    wanted = set(occurrences)
+    query = select(cron_fires.c.cron_id, cron_fires.c.scheduled_for).where(
+        cron_fires.c.cron_id.in_(sorted({c for c, _ in wanted})),
+        cron_fires.c.scheduled_for.in_(sorted({s for _, s in wanted})),
+        cron_fires.c.run_status.is_(None),
     )
-    return result.rowcount > 0
+    return {(row.cron_id, row.scheduled_for) for row in (await conn.execute(query)).all()} & wanted
+
+
+# Built once: one executemany for many ended runs. The error text of a run that failed, when there is one, goes
+# after the detail the fire already has.
+_FIRE_ENDED = (
+    update(cron_fires)
+    .where(
+        cron_fires.c.cron_id == bindparam("b_cron_id"),
+        cron_fires.c.scheduled_for == bindparam("b_scheduled_for", type_=UTCDateTime),
+        cron_fires.c.run_status.is_(None),
+    )
+    .values(
+        run_status=bindparam("b_status"),
+        ended_at=bindparam("b_ended_at", type_=UTCDateTime),
+        input_tokens=bindparam("b_input_tokens", type_=cron_fires.c.input_tokens.type),
+        output_tokens=bindparam("b_output_tokens", type_=cron_fires.c.output_tokens.type),
+        tokens=bindparam("b_tokens", type_=cron_fires.c.tokens.type),
+        # CAST: PostgreSQL must know the parameter's type to compare it with NULL.
+        detail=case(
+            (cast(bindparam("b_error", type_=Text), Text).is_(None), cron_fires.c.detail),
+            else_=func.coalesce(cron_fires.c.detail + "; ", "") + cast(bindparam("b_error", type_=Text), Text),
+        ),
+    )
+)
+
+
+async def fires_ended(conn: AsyncConnection, ended: list[Record]) -> None:
+    """Write how each occurrence's run ended (status, ended_at, tokens from `usage`, and for a failed run its
+    `error` text after the fire's detail), in one statement; each item: cron_id, scheduled_for, status, ended_at,
+    usage (or None), error (or None). Rows that already have an outcome are left alone (a run is counted once);
+    callers learn which ones will be written from unended_fires()."""
+    if not ended:
+        return
+    params = []
+    for e in ended:
+        usage = e["usage"] or {}
+        params.append(
+            {
+                "b_cron_id": e["cron_id"],
+                "b_scheduled_for": e["scheduled_for"],
+                "b_status": e["status"],
+                "b_ended_at": e["ended_at"],
+                "b_input_tokens": usage.get("input_tokens"),
+                "b_output_tokens": usage.get("output_tokens"),
+                "b_tokens": usage.get("total_tokens"),
+                "b_error": e["error"],
+            }
+        )
+    await conn.execute(_FIRE_ENDED, params)
 
 
 async def tokens_since(conn: AsyncConnection, cron_id: str, since: datetime) -> int:
@@ -169,6 +209,18 @@ async def tokens_since(conn: AsyncConnection, cron_id: str, since: datetime) -> 
 
 async def update_fields(conn: AsyncConnection, cron_id: str, **values: Any) -> None:
     await conn.execute(update(crons).where(crons.c.cron_id == cron_id).values(**values))
+
+
+async def update_many(conn: AsyncConnection, changes: dict[str, Record]) -> None:
+    """update_fields() for many crons ({cron_id: {column: value}}; empty changes are skipped): one executemany per
+    distinct set of columns."""
+    groups: dict[frozenset[str], list[Record]] = {}
+    for cron_id, values in changes.items():
+        if values:
+            params = {"k_key": cron_id, **{f"v_{c}": v for c, v in values.items()}}
+            groups.setdefault(frozenset(values), []).append(params)
+    for columns, params_list in groups.items():
+        await conn.execute(common.update_by_key(crons, "cron_id", columns), params_list)
 
 
 async def delete_one(conn: AsyncConnection, cron_id: str, visible: Match | None = None) -> bool:
@@ -243,12 +295,6 @@ async def advance_many(
     ids, expected, new = (list(column) for column in zip(*moves, strict=True))
     result = await conn.execute(_ADVANCE_MANY, {"ids": ids, "expected": expected, "new": new})
     return set(result.scalars().all())
-
-
-async def record_fires(conn: AsyncConnection, rows: list[Record]) -> None:
-    """Many fire-log rows (cron_id, scheduled_for, fired_at, outcome, run_id, detail) in one statement."""
-    if rows:
-        await conn.execute(insert(cron_fires), rows)
 
 
 async def record_fire(

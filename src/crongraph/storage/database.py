@@ -38,6 +38,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _driver_transactions_off(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 module (3.11) opens a transaction itself, and only before INSERT/UPDATE/DELETE: a SAVEPOINT
+    # issued first then starts a transaction of its own that its RELEASE commits, so a transaction whose first
+    # write sat in a savepoint committed that part alone (a kill -9 between the two left a backfill's first run
+    # without its fire-log row). The driver is told to stay out, and SQLAlchemy's "begin" event says BEGIN.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # IMMEDIATE: the write lock is taken at BEGIN, so a transaction that reads first cannot be refused the lock
+    # when it comes to write (SQLITE_BUSY on upgrade), and what it read stays true until it commits.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def to_async_url(url: str) -> str:
     """Accept the URLs users write (postgresql://, postgres://) and pick the async driver we ship."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
@@ -81,6 +95,10 @@ class Database:
             self._sync_reader = create_engine(sync_url, pool_size=8, max_overflow=32, **common)
             for engine in (self._sync_writer, self._sync_reader):
                 event.listen(engine, "connect", _sqlite_pragmas)
+            # The writer's transactions are exactly its `begin()` blocks, savepoints included; readers keep the
+            # driver's behaviour (each SELECT sees the latest commit, no BEGIN/ROLLBACK around it).
+            event.listen(self._sync_writer, "connect", _driver_transactions_off)
+            event.listen(self._sync_writer, "begin", _begin_immediate)
             self._write_lock = asyncio.Lock()
             self._writer_connection: Connection | None = None
         else:

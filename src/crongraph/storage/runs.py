@@ -12,7 +12,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import UnaryExpression
@@ -38,6 +38,42 @@ async def insert_new(conn: AsyncConnection, values: Record) -> Record:
 async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
     if rows:
         await conn.execute(_INSERT, rows)
+
+
+# The columns a claim writes (queue/handoff.py: Slot.claim), and what an unclaimed run has in them.
+UNCLAIMED = {"status": "pending", "lease_owner": None, "lease_token": None, "lease_expires_at": None, "attempt": 0}
+
+
+@functools.cache
+def _insert_claimed_unless_busy() -> Any:
+    """INSERT ... SELECT of one run row (parameters `p_<column>`, with the claim's values), which goes in with the
+    unclaimed values instead when a run of its thread is pending or running; RETURNING its status."""
+    busy = select(
+        exists().where(runs.c.thread_id == bindparam("p_thread_id"), runs.c.status.in_(INFLIGHT)).label("busy")
+    ).subquery("thread_runs")
+    values = []
+    for column in runs.c:
+        given: Any = bindparam(f"p_{column.name}", type_=column.type)
+        if column.name in UNCLAIMED:
+            unclaimed = UNCLAIMED[column.name]
+            fallback = literal(unclaimed, type_=column.type) if unclaimed is not None else None
+            given = case((busy.c.busy, fallback), else_=given).label(column.name)
+        values.append(given)
+    chosen = select(*values).select_from(busy)
+    return insert(runs).from_select([c.name for c in runs.c], chosen).returning(runs.c.status)
+
+
+async def insert_claimed_unless_busy(conn: AsyncConnection, values: Record) -> bool:
+    """Insert `values` (a run row made claimed, see queue/handoff.py) as they are when no other run of its thread is
+    pending or running, else unclaimed (`pending`, no lease): one statement where a read and an insert were. The
+    caller holds the thread's row lock, so no run can be added to the thread meanwhile (on PostgreSQL the
+    statement's snapshot is taken after that lock). Whether it went in claimed; `values` is updated to match."""
+    params = {f"p_{column.name}": values.get(column.name) for column in runs.c}
+    status = (await conn.execute(_insert_claimed_unless_busy(), params)).scalar_one()
+    if status != values["status"]:
+        values.update(UNCLAIMED)
+        return False
+    return True
 
 
 _GET = select(runs).where(runs.c.run_id == bindparam("run_id"))

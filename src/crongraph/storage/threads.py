@@ -3,16 +3,17 @@ LangGraph checkpointer; this row is what search, status and the run queue need w
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
 from crongraph.storage.filters import Match, json_contains
-from crongraph.storage.tables import threads
+from crongraph.storage.tables import runs, threads
 
 # Prebuilt: a thread is read on nearly every request, and building a statement costs more than running it.
 _GET = select(threads).where(threads.c.thread_id == bindparam("thread_id"))
@@ -33,6 +34,17 @@ async def get_for_update(
     if visible is not None:
         query = query.where(visible.on(threads.c.metadata))
     return common.record((await conn.execute(query, {"thread_id": thread_id})).first())
+
+
+_LOCK = select(threads.c.thread_id).where(threads.c.thread_id == bindparam("thread_id")).with_for_update()
+
+
+async def lock(conn: AsyncConnection, thread_id: str, dialect: str) -> None:
+    """Hold the thread's row lock until the transaction ends, reading nothing (PostgreSQL; SQLite has one writer).
+    A statement after it sees every run that a transaction holding the lock before it committed: a statement that
+    waits for the lock itself keeps the snapshot it started with for everything but the locked row."""
+    if dialect == "postgresql":
+        await conn.execute(_LOCK, {"thread_id": thread_id})
 
 
 _INSERT = insert(threads)
@@ -73,6 +85,39 @@ async def set_metadata_many(conn: AsyncConnection, changes: dict[str, dict[str, 
 
 async def update_fields(conn: AsyncConnection, thread_id: str, **values: Any) -> None:
     await common.update_fields(conn, threads, "thread_id", thread_id, values)
+
+
+# Whether the thread has another run pending or running, asked inside the statement that settles the thread after a
+# run ended: one statement where a read and a write were.
+_HAS_INFLIGHT = (
+    select(runs.c.run_id)
+    .where(runs.c.thread_id == threads.c.thread_id, runs.c.status.in_(("pending", "running")))
+    .exists()
+)
+
+
+@functools.cache
+def _settle_statement(columns: frozenset[str]) -> Any:
+    assignments: dict[str, Any] = {c: bindparam(f"v_{c}", type_=threads.c[c].type) for c in columns}
+    assignments["status"] = case((_HAS_INFLIGHT, "busy"), else_=bindparam("v_status", type_=threads.c.status.type))
+    return update(threads).where(threads.c.thread_id == bindparam("k_key")).values(assignments)
+
+
+async def settle_after_run(conn: AsyncConnection, thread_id: str, status: str, **values: Any) -> None:
+    """After one of its runs ended: set the thread's `status` (idle, error, interrupted), or `busy` when another of
+    its runs is pending or running, and the other columns in `values` (updated_at, values, error, ...)."""
+    statement = _settle_statement(frozenset(values))
+    params = {"k_key": thread_id, "v_status": status, **{f"v_{c}": v for c, v in values.items()}}
+    await conn.execute(statement, params)
+
+
+_DELETE_IF_NO_INFLIGHT = delete(threads).where(threads.c.thread_id == bindparam("k_key"), ~_HAS_INFLIGHT)
+
+
+async def delete_if_no_inflight(conn: AsyncConnection, thread_id: str) -> bool:
+    """Delete the thread unless one of its runs is pending or running (a temporary thread after its run ended);
+    whether it was deleted."""
+    return (await conn.execute(_DELETE_IF_NO_INFLIGHT, {"k_key": thread_id})).rowcount > 0
 
 
 async def delete_one(conn: AsyncConnection, thread_id: str, visible: Match | None = None) -> bool:
@@ -135,3 +180,31 @@ async def count(
         return await common.count(conn, query, meta, "metadata", metadata)
     rows = common.records((await conn.execute(query.where(meta.clause))).all())
     return sum(1 for r in rows if common.contains(r["metadata"], metadata) and common.contains(r["values"], values))
+
+
+@functools.cache
+def _mark_busy_statement(dialect: str) -> Any:
+    names = bindparam("v_names", type_=threads.c.metadata.type)
+    # {**metadata, **names}, in SQL: the run's graph and assistant named in the thread's metadata.
+    merged = (
+        threads.c.metadata.op("||")(names) if dialect == "postgresql" else func.json_patch(threads.c.metadata, names)
+    )
+    return (
+        update(threads)
+        .where(threads.c.thread_id == bindparam("k_key"))
+        .values(status="busy", updated_at=bindparam("v_now", type_=threads.c.updated_at.type), metadata=merged)
+        .returning(*threads.c)
+    )
+
+
+async def mark_busy_for_run(
+    conn: AsyncConnection, thread_id: str, names: dict[str, str], now: datetime, dialect: str, visible: Match | None
+) -> Record | None:
+    """A run is being created on the thread: mark it busy and merge `names` (graph_id, assistant_id) into its
+    metadata, in one statement that also takes the row's lock until the transaction ends (where a locking read and
+    an update were); the thread as it now is, or None when it does not exist (or `visible` hides it)."""
+    statement = _mark_busy_statement(dialect)
+    if visible is not None:
+        statement = statement.where(visible.on(threads.c.metadata))
+    params = {"k_key": thread_id, "v_names": names, "v_now": now}
+    return common.record((await conn.execute(statement, params)).first())

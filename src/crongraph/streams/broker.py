@@ -61,19 +61,30 @@ class Event:
 
 
 class _Log:
-    """An append-only list of events with a wake-up for readers."""
+    """An append-only list of events with a wake-up for readers.
+
+    `changed` is the wake-up for what is appended after it was taken: a reader takes it, reads the events, then
+    waits on it. It is made only when a reader asks for it, so that the events of runs nobody is reading (a drain
+    of background runs) cost no asyncio.Event each."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
+
+    @property
+    def changed(self) -> asyncio.Event:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
 
     def append(self, event: Event) -> None:
         self.events.append(event)
         self.poke()
 
     def poke(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
 
 @dataclass

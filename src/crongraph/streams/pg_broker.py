@@ -3,10 +3,18 @@ for from any other. It is a StreamBroker (streams/broker.py), which keeps doing 
 process: the executing replica's memory log, its own subscribers, the thread logs, final records.
 
 What it adds: the replica executing a run also appends the run's events to the run_events table. One writer task
-flushes whatever has accumulated (lingering up to FLUSH_LINGER for more, unless a run's end is waiting) in one
-statement, together with a RUN_EVENTS notification, so a burst of runs costs a few round trips, never one per
-event, and `publish()` never waits for the database. A subscriber on any other replica reads the table after its
-cursor (Last-Event-ID), woken by the notification or, since notifications are hints, by a one-second poll.
+flushes whatever has accumulated in one statement, together with a RUN_EVENTS notification, so a burst of runs
+costs a few round trips, never one per event, and `publish()` never waits for the database. A subscriber on any
+other replica reads the table after its cursor (Last-Event-ID), woken by the notification or, since notifications
+are hints, by a one-second poll.
+
+How long a flush waits for more events: a run's end is flushed at once (waiters on other replicas are answered by
+its END row). Other events linger up to FLUSH_LINGER when someone on another replica follows the run, and up to
+QUIET_LINGER otherwise, so that a short run nobody follows elsewhere costs one statement, its events and its end
+together, instead of two or three. A replica learns that a run is followed from a `<run_id>:want` hint, which
+a subscriber reading the table sends when it starts and again at every poll that found nothing new; a lost hint
+therefore delays that subscriber's events by at most QUIET_LINGER until its next poll. Every event is written
+either way; only the moment changes.
 
 Invariants:
 - An event's id is its position in the run's log, assigned by the one process executing the run; rows are
@@ -42,8 +50,10 @@ PAGE = 500
 # How long a subscriber waits for the END row once storage says the run has ended.
 END_GRACE = timedelta(seconds=3)
 PURGE_EVERY = 60.0
-# Longest an event waits in the outbox for others to share its statement (seconds).
+# Longest an event waits in the outbox for others to share its statement (seconds): for a run followed from another
+# replica, and for one that is not.
 FLUSH_LINGER = 0.005
+QUIET_LINGER = 0.1
 _ENDED_MEMORY = 10_000
 
 
@@ -64,8 +74,12 @@ class PgBroker(StreamBroker):
         self._finals: dict[str, dict[str, Any]] = {}
         self._outbox: list[dict[str, Any]] = []
         self._outbox_ready = asyncio.Event()
-        self._end_ready = asyncio.Event()  # an END row is in the outbox: flush without lingering
-        self._end_queued = False
+        self._wake = asyncio.Event()  # the writer should look again at how long to linger
+        self._end_queued = False  # an END row is in the outbox: flush without lingering
+        # Runs followed from another replica (their `want` hints), most recent last; and whether one of them has
+        # events in the outbox (then the writer lingers only FLUSH_LINGER).
+        self._wanted: dict[str, None] = {}
+        self._eager = False
         self._tasks: list[asyncio.Task[None]] = []
 
     # Lifecycle
@@ -105,6 +119,7 @@ class PgBroker(StreamBroker):
         super().close(run_id, final)
         self._poke(run_id)
         self._queue(run_id, events.END, "end", serde.dumps(final) if final is not None else b"")
+        self._wanted.pop(run_id, None)
 
     def _queue(self, run_id: str, seq: int, name: str, data: bytes) -> None:
         row = {"run_id": run_id, "seq": seq, "name": name, "data": data, "created_at": self._clock.now()}
@@ -112,18 +127,31 @@ class PgBroker(StreamBroker):
         self._outbox_ready.set()
         if seq == events.END:
             self._end_queued = True
-            self._end_ready.set()
+            self._wake.set()
+        elif run_id in self._wanted and not self._eager:
+            self._eager = True
+            self._wake.set()
+
+    async def _linger(self) -> None:
+        """Wait until the outbox should be flushed: at once when a run's end is in it, else FLUSH_LINGER or
+        QUIET_LINGER after the first event in it (the shorter once a followed run's event is in it)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not self._end_queued:
+            left = started + (FLUSH_LINGER if self._eager else QUIET_LINGER) - loop.time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=left)
+            except TimeoutError:
+                return
 
     async def _write_forever(self) -> None:
         backoff = 0.05
         while True:
             await self._outbox_ready.wait()
-            if not self._end_queued:
-                # Let a run's next events join this flush: a trivial run's events then cost one statement, not
-                # one each, and a remote subscriber sees them at most FLUSH_LINGER late. A run's end is not
-                # delayed: waiters on other replicas are answered by its END row.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._end_ready.wait(), timeout=FLUSH_LINGER)
+            await self._linger()
             try:
                 await self._flush()
                 backoff = 0.05
@@ -136,8 +164,7 @@ class PgBroker(StreamBroker):
 
     async def _flush(self) -> None:
         self._outbox_ready.clear()
-        self._end_ready.clear()
-        self._end_queued = False
+        self._end_queued = self._eager = False
         batch, self._outbox = self._outbox, []
         if not batch:
             return
@@ -149,6 +176,7 @@ class PgBroker(StreamBroker):
                 await events.append_and_notify(conn, batch, notify.RUN_EVENTS, list(hints.values()))
         except BaseException:
             self._outbox[:0] = batch  # kept in order; the insert is idempotent
+            self._end_queued = self._end_queued or any(row["seq"] == events.END for row in batch)
             self._outbox_ready.set()
             raise
 
@@ -161,6 +189,14 @@ class PgBroker(StreamBroker):
                     waiter.set()
             return
         run_id, _, tag = payload.partition(":")
+        if tag == "want":
+            self._wanted[run_id] = None
+            if len(self._wanted) > _ENDED_MEMORY:
+                del self._wanted[next(iter(self._wanted))]
+            if not self._eager and any(row["run_id"] == run_id for row in self._outbox):
+                self._eager = True
+                self._wake.set()
+            return
         if tag == "end":
             self._ended[run_id] = None
             if len(self._ended) > _ENDED_MEMORY:
@@ -183,9 +219,17 @@ class PgBroker(StreamBroker):
             if not watchers:
                 del self._watchers[run_id]
 
-    async def _sleep(self, waiter: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
+    async def _sleep(self, waiter: asyncio.Event) -> bool:
+        """Wait for a poke or the poll period; False when the period ended without one."""
+        try:
             await asyncio.wait_for(waiter.wait(), timeout=self._poll)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _want(self, run_id: str) -> None:
+        """Tell the replica executing the run that it is followed from here (see the module's docstring)."""
+        await self._notifier.notify(notify.RUN_EVENTS, f"{run_id}:want")
 
     # Reading (any replica)
 
@@ -208,12 +252,15 @@ class PgBroker(StreamBroker):
         """Every event after `after`, then live ones, until the run ends."""
         cursor = after
         waiter = self._watch(run_id)
+        want = True
         try:
             while True:
                 if self._executed_here(run_id):
                     async for event in super().subscribe(run_id, cursor):
                         yield event
                     return
+                if want:
+                    await self._want(run_id)
                 waiter.clear()
                 async with self._db.read() as conn:
                     rows, ended = await events.read_after(conn, run_id, cursor, PAGE)
@@ -230,7 +277,7 @@ class PgBroker(StreamBroker):
                         if outcome.get("synthesize"):
                             yield Event(cursor + 1, "error", serde.dumps(outcome["error"]))
                         return
-                await self._sleep(waiter)
+                want = not await self._sleep(waiter)
         finally:
             self._unwatch(run_id, waiter)
 
@@ -255,17 +302,23 @@ class PgBroker(StreamBroker):
             await super().wait_done(run_id)
             return
         waiter = self._watch(run_id)
+        # Callers ask after reading the run's row as not ended (services/runs.py), so at first its END row is only
+        # looked for when a hint said it came; otherwise the first look waits for a hint or for the poll. A run
+        # about to execute here (the common case) is then answered without any query.
+        look = run_id in self._ended
         try:
             while not self._executed_here(run_id):
                 waiter.clear()
                 if run_id in self._finals:
                     return
-                async with self._db.read() as conn:
-                    end = await events.end_of(conn, run_id)
-                if end is not None:
-                    self._remember_final(run_id, end)
-                    return
+                if look:
+                    async with self._db.read() as conn:
+                        end = await events.end_of(conn, run_id)
+                    if end is not None:
+                        self._remember_final(run_id, end)
+                        return
                 await self._sleep(waiter)
+                look = True
         finally:
             self._unwatch(run_id, waiter)
         await super().wait_done(run_id)

@@ -1,0 +1,94 @@
+"""Group commit (queue/group_commit.py): writes submitted together share one transaction, and one that fails costs
+the others nothing: it alone gets its error, the rest are committed exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crongraph.ids import new_id
+from crongraph.queue.group_commit import GroupCommit
+from crongraph.storage import threads
+from crongraph.storage.database import Database
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.migrate()
+    yield database
+    await database.dispose()
+
+
+def _insert(thread_id: str, seen: list[Any]) -> Any:
+    async def body(conn: AsyncConnection) -> str:
+        seen.append(conn)
+        # A primary key: were a body's write committed twice, or kept from a rolled-back attempt, this would fail.
+        await threads.insert_new(
+            conn,
+            {
+                "thread_id": thread_id,
+                "status": "idle",
+                "metadata": {},
+                "config": {},
+                "values": None,
+                "interrupts": {},
+                "error": None,
+                "ttl": None,
+                "created_at": NOW,
+                "updated_at": NOW,
+                "state_updated_at": NOW,
+            },
+        )
+        return thread_id
+
+    return body
+
+
+async def _stored(db: Database, ids: list[str]) -> set[str]:
+    async with db.read() as conn:
+        return {tid for tid in ids if await threads.get(conn, tid) is not None}
+
+
+async def test_writes_submitted_together_share_one_transaction(db: Database) -> None:
+    committed: list[int] = []
+    group = GroupCommit(db, before_commit=lambda: committed.append(1))
+    seen: list[Any] = []
+    ids = [new_id() for _ in range(5)]
+    assert await asyncio.gather(*(group.run(_insert(tid, seen)) for tid in ids)) == ids
+    assert len({id(conn) for conn in seen}) == 1, "the five writes ran in more than one transaction"
+    assert committed == [1]  # the checkpointer was committed once, before them
+    assert await _stored(db, ids) == set(ids)
+
+
+async def test_a_failing_write_fails_alone(db: Database) -> None:
+    group = GroupCommit(db)
+    seen: list[Any] = []
+    ids = [new_id() for _ in range(4)]
+
+    async def failing(conn: AsyncConnection) -> None:
+        seen.append(conn)
+        raise LookupError("this run's write fails")
+
+    bodies = [_insert(ids[0], seen), _insert(ids[1], seen), failing, _insert(ids[2], seen), _insert(ids[3], seen)]
+    results = await asyncio.gather(*(group.run(b) for b in bodies), return_exceptions=True)
+    assert isinstance(results[2], LookupError)
+    assert [r for i, r in enumerate(results) if i != 2] == ids
+    # Each write committed once: the shared attempt was rolled back whole, then each ran on its own.
+    assert await _stored(db, ids) == set(ids)
+
+
+async def test_writes_of_later_iterations_form_their_own_group(db: Database) -> None:
+    group = GroupCommit(db)
+    seen: list[Any] = []
+    first, second = new_id(), new_id()
+    assert await group.run(_insert(first, seen)) == first
+    assert await group.run(_insert(second, seen)) == second
+    assert await _stored(db, [first, second]) == {first, second}
