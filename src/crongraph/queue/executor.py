@@ -317,7 +317,11 @@ async def _write_outcome(
     if run_usage.has_usage(values):
         before = await threads.get(conn, thread_id)
         usage = run_usage.run_usage(before["values"] if before else None, values)
-    finished = await runs.finish(conn, run, status=status, output=output, error=error, now=now)
+    # On PostgreSQL the fenced finish also takes the thread's lock (one statement where two were); a run ended
+    # under a lost lease locks nothing.
+    locked = dialect == "postgresql"
+    finish = runs.finish_and_lock_thread if locked else runs.finish
+    finished = await finish(conn, run, status=status, output=output, error=error, now=now)
     if finished is None:
         return None
     if usage is not None:
@@ -326,9 +330,11 @@ async def _write_outcome(
     if rollback:
         await runs.delete_one(conn, run_id)
     # Whether another run of the thread is pending or running is asked below, inside the statements that settle
-    # the thread: on PostgreSQL only after its lock is held, so a run created on it meanwhile (its creation holds
-    # the lock until it commits) is seen, not missed by a snapshot taken before the wait.
-    await threads.lock(conn, thread_id, dialect)
+    # the thread: on PostgreSQL only after its lock is held (by the finish above), in a later statement, so a run
+    # created on it meanwhile (its creation holds the lock until it commits) is seen, not missed by a snapshot
+    # taken before the wait.
+    if not locked:
+        await threads.lock(conn, thread_id, dialect)
     # A temporary thread goes with its last run; one that still has runs pending or running is only settled.
     if run["temporary"] and await threads.delete_if_no_inflight(conn, thread_id):
         return finished, True

@@ -312,7 +312,15 @@ class RunService:
         """With `slot` (reserved in this process's queue), the run is inserted claimed under it when its thread has
         nothing in flight once the strategy is applied (`slot.taken`)."""
         now = self.ctx.clock.now()
-        assistant = await assistants.get(conn, assistant_id)
+        stateless = thread_id is None
+        marked: Record | None = None
+        if not stateless and self.ctx.dialect == "postgresql":
+            assert thread_id is not None
+            # The assistant's read and the thread's marking (below) in one statement: the thread is locked and marked
+            # busy only when the assistant exists.
+            assistant, marked = await threads.mark_busy_with_assistant(conn, thread_id, assistant_id, now, guard.thread)
+        else:
+            assistant = await assistants.get(conn, assistant_id)
         if assistant is None:
             raise NotFound("Thread or assistant not found.")
         # As in the reference, the graphs' own (system) assistants are usable by anyone who may create the run.
@@ -322,7 +330,6 @@ class RunService:
             and await assistants.get(conn, assistant_id, guard.assistant) is None
         ):
             raise NotFound("Thread or assistant not found.")
-        stateless = thread_id is None
         temporary = stateless and body.get("on_completion", "delete") == "delete"
         strategy = None if stateless else (body.get("multitask_strategy") or "enqueue")
         cancelled: list[tuple[str, str]] = []
@@ -334,9 +341,12 @@ class RunService:
         else:
             assert thread_id is not None
             # Locks the thread's row until commit: runs are added to a thread one transaction at a time.
-            thread = await threads.mark_busy_for_run(
-                conn, thread_id, _graph_names(assistant), now, self.ctx.dialect, guard.thread
-            )
+            if self.ctx.dialect == "postgresql":
+                thread = marked
+            else:
+                thread = await threads.mark_busy_for_run(
+                    conn, thread_id, _graph_names(assistant), now, self.ctx.dialect, guard.thread
+                )
             if thread is None and body.get("if_not_exists") != "create":
                 raise NotFound("Thread or assistant not found.")
             if thread is None and guard.thread is not None and await threads.get(conn, thread_id) is not None:

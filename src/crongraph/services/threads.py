@@ -71,16 +71,21 @@ class ThreadService:
         asked["ttl"] = body.get("ttl")
         visible = await allowed(self.ctx, "threads", "create", asked)
         metadata = dict(asked.get("metadata") or {})  # as the auth handler left it (an owner stamped, say)
-        async with self.ctx.db.write() as conn:
-            existing = await threads.get(conn, thread_id)
-            if existing is not None:
+        row = self.new_row(thread_id, metadata, body.get("ttl"))
+        # The insert is the existence check: one autocommit statement (on PostgreSQL one round trip), which the
+        # thread id's primary key makes as safe as the read-then-insert transaction it replaced.
+        async with self.ctx.db.autocommit() as conn:
+            inserted = await threads.insert_unless_exists(conn, row, self.ctx.dialect)
+            if not inserted:
+                existing = await threads.get(conn, thread_id)
                 # One the caller may not see is "already exists" too, as in the reference (never returned).
-                if body.get("if_exists") == "do_nothing" and (
-                    visible is None or await threads.get(conn, thread_id, visible) is not None
+                if (
+                    existing is not None
+                    and body.get("if_exists") == "do_nothing"
+                    and (visible is None or await threads.get(conn, thread_id, visible) is not None)
                 ):
                     return existing
                 raise Conflict(f"Thread with ID {thread_id} already exists")
-            row = await threads.insert_new(conn, self.new_row(thread_id, metadata, body.get("ttl")))
         if not body.get("supersteps"):
             return row
         try:

@@ -313,6 +313,42 @@ async def finish(
     return {**run, **changes, "lease_expires_at": None}
 
 
+# PostgreSQL: the fenced finish and the thread's row lock in one statement (where two were). The lock is taken only
+# when the fence held; the statement's snapshot is older than the lock it may wait for, so whatever must see runs
+# committed meanwhile (another run pending or running on the thread) is asked in a later statement.
+_FINISHED = _FINISH.returning(runs.c.thread_id).cte("finished")
+_LOCKED = (
+    select(threads.c.thread_id)
+    .where(threads.c.thread_id == select(_FINISHED.c.thread_id).scalar_subquery())
+    .with_for_update()
+    .cte("locked")
+)
+_FINISH_AND_LOCK = select(
+    select(func.count()).select_from(_FINISHED).scalar_subquery().label("finished"),
+    select(func.count()).select_from(_LOCKED).scalar_subquery().label("locked"),
+)
+
+
+async def finish_and_lock_thread(
+    conn: AsyncConnection, run: Record, *, status: str, output: Any, error: Any, now: datetime
+) -> Record | None:
+    """PostgreSQL only: `finish`, and when the lease token held, the run's thread locked until the transaction
+    ends (as threads.lock does), in one statement; the run as it now stands, or None when the lease was lost."""
+    params = {
+        "b_run_id": run["run_id"],
+        "b_token": run["lease_token"],
+        "b_status": status,
+        "b_output": output,
+        "b_error": error,
+        "b_now": now,
+    }
+    row = (await conn.execute(_FINISH_AND_LOCK, params)).one()
+    if not row.finished:
+        return None
+    changes = {"status": status, "output": output, "error": error, "updated_at": now, "ended_at": now}
+    return {**run, **changes, "lease_expires_at": None}
+
+
 async def set_usage(conn: AsyncConnection, run_id: str, usage: Record) -> None:
     """The run's token usage (queue/usage.py), written with its outcome."""
     await conn.execute(update(runs).where(runs.c.run_id == run_id).values(usage=usage))

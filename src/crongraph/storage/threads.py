@@ -7,13 +7,15 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crongraph.storage import common
 from crongraph.storage.common import Record
 from crongraph.storage.filters import Match, json_contains
-from crongraph.storage.tables import runs, threads
+from crongraph.storage.tables import assistants, runs, threads
 
 # Prebuilt: a thread is read on nearly every request, and building a statement costs more than running it.
 _GET = select(threads).where(threads.c.thread_id == bindparam("thread_id"))
@@ -53,6 +55,22 @@ _INSERT = insert(threads)
 async def insert_new(conn: AsyncConnection, values: Record) -> Record:
     await conn.execute(_INSERT, values)
     return values
+
+
+@functools.cache
+def _insert_unless_exists_statement(dialect: str) -> Any:
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(threads)
+        .on_conflict_do_nothing(index_elements=[threads.c.thread_id])
+        .returning(threads.c.thread_id)
+    )
+
+
+async def insert_unless_exists(conn: AsyncConnection, values: Record, dialect: str) -> bool:
+    """Insert the thread unless one with its id exists, in one statement (alone on an autocommit connection it is
+    one round trip, where a read, the insert, BEGIN and COMMIT were four); whether it was inserted."""
+    return (await conn.execute(_insert_unless_exists_statement(dialect), values)).first() is not None
 
 
 async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
@@ -208,3 +226,44 @@ async def mark_busy_for_run(
         statement = statement.where(visible.on(threads.c.metadata))
     params = {"k_key": thread_id, "v_names": names, "v_now": now}
     return common.record((await conn.execute(statement, params)).first())
+
+
+def _busy_with_assistant_statement(visible: Match | None) -> Any:
+    # PostgreSQL: the assistant's read and mark_busy_for_run in one statement. The thread is updated (and locked)
+    # only when the assistant exists; its metadata names the assistant's graph as read in the same statement.
+    found = select(assistants).where(assistants.c.assistant_id == bindparam("a_id")).cte("assistant")
+    named = select(func.jsonb_build_object("graph_id", found.c.graph_id, "assistant_id", found.c.assistant_id))
+    busy = (
+        update(threads)
+        .where(threads.c.thread_id == bindparam("k_key"), select(found.c.assistant_id).exists())
+        .values(
+            status="busy",
+            updated_at=bindparam("v_now", type_=threads.c.updated_at.type),
+            metadata=threads.c.metadata.op("||")(named.scalar_subquery()),
+        )
+    )
+    if visible is not None:
+        busy = busy.where(visible.on(threads.c.metadata))
+    marked = busy.returning(*threads.c).cte("marked")
+    columns = [c.label(f"a_{c.name}") for c in found.c] + [c.label(f"t_{c.name}") for c in marked.c]
+    return select(*columns).select_from(found.outerjoin(marked, true()))
+
+
+_BUSY_WITH_ASSISTANT = _busy_with_assistant_statement(None)
+
+
+async def mark_busy_with_assistant(
+    conn: AsyncConnection, thread_id: str, assistant_id: str, now: datetime, visible: Match | None
+) -> tuple[Record | None, Record | None]:
+    """PostgreSQL only: read the assistant and, when it exists, do what mark_busy_for_run does with its names
+    (graph_id, assistant_id), in one statement where two were; (the assistant or None, the thread as it now is or
+    None when it does not exist, `visible` hides it, or the assistant does not exist)."""
+    statement = _BUSY_WITH_ASSISTANT if visible is None else _busy_with_assistant_statement(visible)
+    row = common.record(
+        (await conn.execute(statement, {"a_id": assistant_id, "k_key": thread_id, "v_now": now})).first()
+    )
+    if row is None:
+        return None, None
+    assistant = {k[2:]: v for k, v in row.items() if k.startswith("a_")}
+    thread = {k[2:]: v for k, v in row.items() if k.startswith("t_")}
+    return assistant, (thread if thread["thread_id"] is not None else None)
