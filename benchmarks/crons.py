@@ -28,7 +28,21 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common import LOCAL_PID, ROOT, Probe, Target, backend, compare, cpu_seconds, parser, pct, server, summary, targets
+from common import (
+    LOCAL_PID,
+    ROOT,
+    Probe,
+    Target,
+    backend,
+    compare,
+    cpu_seconds,
+    parser,
+    pct,
+    rss_mb,
+    server,
+    summary,
+    targets,
+)
 from langgraph_sdk import get_client
 
 JS_DIR = ROOT / "benchmarks" / "js"
@@ -204,7 +218,7 @@ async def main(url: str, args: Any, pid: int | None) -> None:
             await asyncio.sleep(10)
             print(
                 f"{'idle scheduler':34} {args.register} crons registered, none due: "
-                f"{cpu_seconds(pid) - before:.3f} s of CPU in 10 s"
+                f"{cpu_seconds(pid) - before:.3f} s of CPU in 10 s; server RSS {rss_mb(pid):.0f} MB"
             )
 
 

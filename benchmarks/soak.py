@@ -19,17 +19,8 @@ import asyncio
 import statistics
 import time
 
-from common import LOCAL_PID, backend, parser, server
+from common import LOCAL_PID, backend, parser, rss_mb, server
 from langgraph_sdk import get_client
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process in MB (VmRSS, /proc)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def rss_text(pid: int | None) -> str:
