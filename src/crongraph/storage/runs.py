@@ -294,12 +294,9 @@ _FINISH = (
 )
 
 
-async def finish(
-    conn: AsyncConnection, run: Record, *, status: str, output: Any, error: Any, now: datetime
-) -> Record | None:
-    """Record the outcome of `run` (as claimed) if its lease token still holds; the run as it now stands, or None
-    when the lease was lost (fenced)."""
-    params = {
+def _finish_params(run: Record, status: str, output: Any, error: Any, now: datetime) -> dict[str, Any]:
+    """The parameters of _FINISH (and of _FINISH_AND_LOCK, built on it)."""
+    return {
         "b_run_id": run["run_id"],
         "b_token": run["lease_token"],
         "b_status": status,
@@ -307,10 +304,23 @@ async def finish(
         "b_error": error,
         "b_now": now,
     }
-    if (await conn.execute(_FINISH, params)).rowcount == 0:
-        return None
+
+
+def _ended(run: Record, status: str, output: Any, error: Any, now: datetime) -> Record:
+    """The run as a finish that held its lease left it."""
     changes = {"status": status, "output": output, "error": error, "updated_at": now, "ended_at": now}
     return {**run, **changes, "lease_expires_at": None}
+
+
+async def finish(
+    conn: AsyncConnection, run: Record, *, status: str, output: Any, error: Any, now: datetime
+) -> Record | None:
+    """Record the outcome of `run` (as claimed) if its lease token still holds; the run as it now stands, or None
+    when the lease was lost (fenced)."""
+    params = _finish_params(run, status, output, error, now)
+    if (await conn.execute(_FINISH, params)).rowcount == 0:
+        return None
+    return _ended(run, status, output, error, now)
 
 
 # PostgreSQL: the fenced finish and the thread's row lock in one statement (where two were). The lock is taken only
@@ -334,19 +344,11 @@ async def finish_and_lock_thread(
 ) -> Record | None:
     """PostgreSQL only: `finish`, and when the lease token held, the run's thread locked until the transaction
     ends (as threads.lock does), in one statement; the run as it now stands, or None when the lease was lost."""
-    params = {
-        "b_run_id": run["run_id"],
-        "b_token": run["lease_token"],
-        "b_status": status,
-        "b_output": output,
-        "b_error": error,
-        "b_now": now,
-    }
+    params = _finish_params(run, status, output, error, now)
     row = (await conn.execute(_FINISH_AND_LOCK, params)).one()
     if not row.finished:
         return None
-    changes = {"status": status, "output": output, "error": error, "updated_at": now, "ended_at": now}
-    return {**run, **changes, "lease_expires_at": None}
+    return _ended(run, status, output, error, now)
 
 
 async def set_usage(conn: AsyncConnection, run_id: str, usage: Record) -> None:
