@@ -238,7 +238,7 @@ async def side_by_side(found: list[Target], args: Any) -> None:
         return out
 
     print(
-        f"{args.rounds} rounds; each: "
+        f"{args.rounds} round{'s' if args.rounds != 1 else ''}; each: "
         + (f"a burst of {size} crons" if size else "no burst")
         + (f", a registration of {args.register} crons ({args.client} SDK)" if args.register else "")
     )
@@ -247,10 +247,14 @@ async def side_by_side(found: list[Target], args: Any) -> None:
 
 def run() -> None:
     p = parser(__doc__ or "", compare=True)
-    p.add_argument("--burst", type=int, nargs="*", default=[500, 3000])
+    p.add_argument(
+        "--burst", type=int, nargs="*", default=[500, 3000], help="crons due at one instant, per burst (bare: no burst)"
+    )
     p.add_argument("--register", type=int, default=100_000, help="crons registered (with --compare: per round)")
-    p.add_argument("--lead", type=float, help="seconds from creating a burst's crons to their slot (default: n/150)")
-    p.add_argument("--chunk", type=int, default=20_000)
+    p.add_argument(
+        "--lead", type=float, help="seconds from creating a burst's crons to their slot (default: max(6, n/150))"
+    )
+    p.add_argument("--chunk", type=int, default=20_000, help="crons per printed registration rate (default 20,000)")
     p.add_argument("--client", choices=["js", "python"], default="js", help="the official SDK that registers crons")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight while registering")
     args = p.parse_args()

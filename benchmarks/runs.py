@@ -119,7 +119,9 @@ async def drain(client: Any, assistant: str, backlog: int, pid: int | None) -> t
     t0 = time.perf_counter()
     runs = await asyncio.gather(*(create(t["thread_id"]) for t in threads))
     created = time.perf_counter() - t0
-    assert time.time() < due, "creating the backlog took longer than its lead; raise the lead"
+    assert time.time() < due, (
+        "creating the backlog took longer than its lead (max(5 s, backlog / 150)): use a smaller --backlog"
+    )
     await asyncio.sleep(max(0.0, due - time.time()))
     start = time.perf_counter()
     cpu_before = cpu_seconds(pid) if pid else 0.0
@@ -194,7 +196,7 @@ async def side_by_side(found: list[Target], n: int, backlog: int, rounds: int, t
         return out
 
     print(
-        f"{rounds} rounds; each: {per_round} runs.wait, runs.stream and stateless runs.wait"
+        f"{rounds} round{'s' if rounds != 1 else ''}; each: {per_round} runs.wait, runs.stream and stateless runs.wait"
         + (f", a drain of {backlog} runs" if backlog else "")
     )
     await compare(found, rounds, one_round, higher_is_better=(f"drain of {backlog} runs/s",))
