@@ -15,6 +15,7 @@ from crongraph.ids import new_id
 from crongraph.queue.group_commit import GroupCommit
 from crongraph.storage import threads
 from crongraph.storage.database import Database
+from tests.multireplica.rows import thread_row
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -31,22 +32,7 @@ def _insert(thread_id: str, seen: list[Any]) -> Any:
     async def body(conn: AsyncConnection) -> str:
         seen.append(conn)
         # A primary key: were a body's write committed twice, or kept from a rolled-back attempt, this would fail.
-        await threads.insert_new(
-            conn,
-            {
-                "thread_id": thread_id,
-                "status": "idle",
-                "metadata": {},
-                "config": {},
-                "values": None,
-                "interrupts": {},
-                "error": None,
-                "ttl": None,
-                "created_at": NOW,
-                "updated_at": NOW,
-                "state_updated_at": NOW,
-            },
-        )
+        await threads.insert_new(conn, {**thread_row(NOW), "thread_id": thread_id})
         return thread_id
 
     return body

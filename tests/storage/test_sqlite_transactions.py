@@ -13,6 +13,7 @@ import pytest
 from crongraph.ids import new_id
 from crongraph.storage import threads
 from crongraph.storage.database import Database
+from tests.multireplica.rows import thread_row
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -30,19 +31,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 def _row(thread_id: str) -> dict[str, object]:
-    return {
-        "thread_id": thread_id,
-        "created_at": NOW,
-        "updated_at": NOW,
-        "state_updated_at": NOW,
-        "metadata": {},
-        "config": {},
-        "status": "idle",
-        "values": None,
-        "interrupts": {},
-        "error": None,
-        "ttl": None,
-    }
+    return {**thread_row(NOW), "thread_id": thread_id}
 
 
 async def test_a_write_first_made_in_a_savepoint_is_rolled_back_with_its_transaction(db: Database) -> None:
