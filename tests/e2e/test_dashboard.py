@@ -340,6 +340,24 @@ def test_every_action_is_reflected_in_the_api(watched: Watched, sdk: Any, dash: 
         api_get(sdk, path)
 
 
+def test_the_create_button_stays_put_while_the_timeline_loads(watched: Watched, sdk: Any, dash: ServerProcess) -> None:
+    # The timeline is drawn above the "Create cron" button once its data arrives: if that moved the button, a click
+    # aimed at it while the page loads would land on something else (a click lost under load).
+    sdk.crons.create("echo", schedule="*/30 * * * *", input=MESSAGE)
+    page = watched.open()
+    held: list[Route] = []
+    page.context.route(
+        "**/dashboard/api/timeline", lambda route: held.append(route)
+    )  # answered only when the test says so
+    page.goto(f"{dash.url}/dashboard")
+    # Playwright's sync API runs the route handler while it talks to the browser: each evaluate lets it.
+    eventually_sync(lambda: page.evaluate("1") and len(held) == 1, what="the page asking for its timeline")
+    before = page.locator("#create-open").bounding_box()
+    held[0].continue_()
+    expect(page.locator("#timeline svg")).to_be_visible()
+    assert page.locator("#create-open").bounding_box() == before
+
+
 def test_create_form_previews_the_schedule(watched: Watched, sdk: Any, dash: ServerProcess, shots: Path) -> None:
     watched.allow_status(422)  # the preview of the invalid schedule typed first
     page = watched.open()
@@ -449,6 +467,7 @@ def test_with_auth_the_dashboard_asks_for_a_token_and_shows_only_that_users_cron
     # Nothing keeps saying "Loading…": the header and the table wait for the reader's token, and say so.
     expect(page.locator("#updated")).to_have_text("Paste an API token to continue.")
     expect(page.locator("#crons-body")).to_have_text("Paste an API token to continue.")
+    expect(page.locator("#upcoming-help")).to_have_text("Paste an API token to continue.")
     page.get_by_label("API token", exact=True).fill("Bearer alice-token")  # copied with its scheme: accepted
     page.get_by_role("button", name="Use token").click()
     expect(row_of(page, made["alice"]["cron_id"])).to_be_visible()

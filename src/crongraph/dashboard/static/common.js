@@ -57,7 +57,7 @@ const CG = (() => {
   function askToken(message) {
     document.getElementById("token-message").textContent = message || t("token_needed");
     // Whatever still says "Loading…" waits for the reader now, not for the server: say so.
-    for (const node of document.querySelectorAll("#updated, td, h1 code")) {
+    for (const node of document.querySelectorAll("#updated, #upcoming-help, td, h1 code")) {
       if (node.textContent === t("loading")) node.textContent = t("paste_token");
     }
     tokenForm.hidden = false;
