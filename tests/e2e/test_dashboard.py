@@ -343,12 +343,10 @@ def test_every_action_is_reflected_in_the_api(watched: Watched, sdk: Any, dash: 
 def test_the_create_button_stays_put_while_the_timeline_loads(watched: Watched, sdk: Any, dash: ServerProcess) -> None:
     # The timeline is drawn above the "Create cron" button once its data arrives: if that moved the button, a click
     # aimed at it while the page loads would land on something else (a click lost under load).
-    sdk.crons.create("echo", schedule="*/30 * * * *", input=MESSAGE)
+    cron = sdk.crons.create("echo", schedule="*/30 * * * *", input=MESSAGE)
     page = watched.open()
-    held: list[Route] = []
-    page.context.route(
-        "**/dashboard/api/timeline", lambda route: held.append(route)
-    )  # answered only when the test says so
+    held: list[Route] = []  # the timeline's data, answered only when the test says so
+    page.context.route("**/dashboard/api/timeline", lambda route: held.append(route))
     page.goto(f"{dash.url}/dashboard")
     # Playwright's sync API runs the route handler while it talks to the browser: each evaluate lets it.
     eventually_sync(lambda: page.evaluate("1") and len(held) == 1, what="the page asking for its timeline")
@@ -356,6 +354,7 @@ def test_the_create_button_stays_put_while_the_timeline_loads(watched: Watched, 
     held[0].continue_()
     expect(page.locator("#timeline svg")).to_be_visible()
     assert page.locator("#create-open").bounding_box() == before
+    sdk.crons.delete(cron["cron_id"])
 
 
 def test_create_form_previews_the_schedule(watched: Watched, sdk: Any, dash: ServerProcess, shots: Path) -> None:
