@@ -287,21 +287,31 @@ def summary(name: str, ms: list[float]) -> str:
 Round = Callable[[Target], Awaitable[dict[str, float]]]
 
 
-async def compare(found: list[Target], rounds: int, one_round: Round, higher_is_better: tuple[str, ...] = ()) -> None:
+async def compare(
+    found: list[Target],
+    rounds: int,
+    one_round: Round,
+    higher_is_better: tuple[str, ...] = (),
+    not_compared: tuple[str, ...] = (),
+) -> None:
     """Run `one_round` on each target in turn, `rounds` times (A B A B ...: a drift of the shared machine hits them
     alike), then print each figure's median over the rounds per target and its ratio to the first target. A figure
-    a target did not report (CPU of a remote server) is left blank."""
+    a target did not report (CPU of a remote server) is left blank; figures in `not_compared` (ratios themselves, or
+    what the client measured without the server, such as the in-process floor) are printed without a ratio."""
     figures: dict[str, dict[str, list[float]]] = {}
     for r in range(rounds):
         for target in found:
             for name, value in (await one_round(target)).items():
                 figures.setdefault(name, {}).setdefault(target.name, []).append(value)
         print(f"  round {r + 1}/{rounds} done", flush=True)
-    print_comparison(found, figures, higher_is_better)
+    print_comparison(found, figures, higher_is_better, not_compared)
 
 
 def print_comparison(
-    found: list[Target], figures: dict[str, dict[str, list[float]]], higher_is_better: tuple[str, ...] = ()
+    found: list[Target],
+    figures: dict[str, dict[str, list[float]]],
+    higher_is_better: tuple[str, ...] = (),
+    not_compared: tuple[str, ...] = (),
 ) -> None:
     names = [t.name for t in found]
     width = max(12, *(len(n) for n in names))
@@ -311,6 +321,9 @@ def print_comparison(
         medians = {t: statistics.median(v) for t, v in per_target.items()}
         row = f"{name:38}" + "".join(f"{_fmt(medians.get(n)):>{width + 2}}" for n in names)
         base = medians.get(names[0])
+        if name in not_compared:
+            print(row)
+            continue
         ratios = [f"{n} {medians[n] / base:.2f}x" for n in names[1:] if n in medians and base not in (None, 0)]
         better = "higher is better" if name in higher_is_better else "lower is better"
         print(row + (f"   vs {names[0]}: " + ", ".join(ratios) + f" ({better})" if ratios else ""))

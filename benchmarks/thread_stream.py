@@ -7,7 +7,8 @@
 Thread stream: a fresh thread id, an SSE stream on it already open (`POST /threads/{id}/stream/events`, as the
 SDK opens its streams before it starts a run), then the clock runs from sending `run.start` to the first `values`
 event. Classic: from calling `client.runs.stream(thread, assistant, stream_mode="values")` on a fresh thread to
-its first `values` event. Prints median, p90 and p99 of each. With --compare, both figures are measured on every
+its first `values` event. Prints median, p90 and p99 of each, and the server's CPU per operation of each (the
+two alternate in batches of 10). With --compare, both figures are measured on every
 target in interleaved rounds (A B A B ..., -n / --rounds samples of each per round) and printed with their ratio to
 the first target, with CPU per operation (crongraph, and PostgreSQL) and PostgreSQL's transactions, rows written
 and statements per operation for the local targets.
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 import orjson
-from common import Probe, Target, backend, compare, parser, pct, server, summary, targets
+from common import Probe, Target, backend, compare, parser, pct, server_target, summary, targets
 from langgraph_sdk import get_client
 
 INPUT = {"value": 1}
@@ -75,16 +76,34 @@ async def warm_up(http: httpx.AsyncClient, client: Any, assistant: str) -> None:
         await classic_once(client, assistant)
 
 
-async def measure(url: str, assistant: str, n: int) -> None:
-    client = get_client(url=url, timeout=120)
-    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-        await warm_up(http, client, assistant)
-        threads_ms, classic_ms = [], []
-        for _ in range(n):  # interleaved, so that both see the same machine
-            threads_ms.append(await thread_stream_once(http, assistant))
-            classic_ms.append(await classic_once(client, assistant))
-    print(summary("thread stream: run.start → values", threads_ms))
-    print(summary("runs.stream → values", classic_ms))
+# Without --compare the two paths alternate in batches of this many, each batch inside its own CPU probe, so that
+# both see the same machine and each CPU figure belongs to one path.
+BATCH = 10
+
+
+async def measure(target: Target, n: int) -> None:
+    client = get_client(url=target.url, timeout=120)
+    samples: dict[str, list[float]] = {"thread stream: run.start → values": [], "runs.stream → values": []}
+    per_op: dict[str, dict[str, float]] = {name: {} for name in samples}
+    async with httpx.AsyncClient(base_url=target.url, timeout=120) as http:
+        await warm_up(http, client, target.assistant)
+        paths: dict[str, Callable[[], Awaitable[float]]] = {
+            "thread stream: run.start → values": lambda: thread_stream_once(http, target.assistant),
+            "runs.stream → values": lambda: classic_once(client, target.assistant),
+        }
+        for start in range(0, n, BATCH):
+            size = min(BATCH, n - start)
+            for name, once in paths.items():
+                probe = Probe(target)
+                samples[name].extend([await once() for _ in range(size)])
+                for key, value in probe.per(1).items():
+                    per_op[name][key] = per_op[name].get(key, 0.0) + value
+    for name, ms in samples.items():
+        print(summary(name, ms))
+    for name, totals in per_op.items():
+        # Only a server started here (or found by its URL on this machine) has a CPU figure.
+        figures = ", ".join(f"{key} {value / n:.2f}" for key, value in totals.items())
+        print(f"  per {name.split(':')[0].split(' →')[0]}: {figures or 'no CPU figure (the server is not local)'}")
     await client.http.client.aclose()
 
 
@@ -129,9 +148,9 @@ def main() -> None:
                 print(f"server: {t.name} = {t.url} (graph {t.assistant})")
             asyncio.run(side_by_side(found, args.n, args.rounds))
         return
-    with server(args.url, **backend(args)) as url:
-        print(f"server: {url}")
-        asyncio.run(measure(url, args.assistant, args.n))
+    with server_target(args.url, args.assistant, **backend(args)) as target:
+        print(f"server: {target.url}")
+        asyncio.run(measure(target, args.n))
 
 
 if __name__ == "__main__":
