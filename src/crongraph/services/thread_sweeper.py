@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, literal_column, or_, select
 
 from crongraph.errors import NotFound
 from crongraph.services.context import ServiceContext
@@ -28,6 +28,8 @@ log = logging.getLogger("crongraph.ttl")
 
 # The reference's default number of threads handled per sweep.
 DEFAULT_SWEEP_LIMIT = 1000
+# Threads read per query of a sweep.
+PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -94,38 +96,73 @@ class ThreadSweeper:
             await asyncio.sleep(self._interval)
 
     async def sweep(self) -> int:
-        """Handle the threads whose ttl ran out; returns how many were deleted or pruned."""
+        """Handle the threads whose ttl ran out; returns how many were deleted or pruned.
+
+        Reads only threads with a ttl (a partial index), those the database already finds expired, in pages of
+        `PAGE` oldest first, yielding the loop between pages: a sweep never holds the loop for a scan of the table."""
         now = self.ctx.clock.now()
-        query = (
-            select(threads.c.thread_id, threads.c.ttl, threads.c.updated_at, threads.c.status)
-            .where(threads.c.ttl.is_not(None))
-            .order_by(threads.c.updated_at)
-        )
-        async with self.ctx.db.read() as conn:
-            candidates = (await conn.execute(query)).all()
-        present = {row.thread_id for row in candidates}
-        self._pruned = {thread_id: at for thread_id, at in self._pruned.items() if thread_id in present}
-        expired = [
-            row
-            for row in candidates
-            if isinstance(row.ttl, dict)
-            and row.status != "busy"
-            and row.updated_at + timedelta(minutes=float(row.ttl.get("ttl", 0))) <= now
-            and self._pruned.get(row.thread_id) != row.updated_at
-        ][: self._limit]
         handled = 0
-        for row in expired:
-            strategy = row.ttl.get("strategy") or "delete"
-            try:
-                if strategy == "keep_latest":
-                    await self.threads.prune([row.thread_id], "keep_latest")
-                    self._pruned[row.thread_id] = row.updated_at
-                else:
-                    await self.threads.delete(row.thread_id)
-                    self._pruned.pop(row.thread_id, None)
-            except NotFound:
-                continue
-            handled += 1
+        seen: set[str] = set()
+        after: tuple[datetime, str] | None = None
+        while handled < self._limit:
+            async with self.ctx.db.read() as conn:
+                page = (await conn.execute(self._expired_query(now, after))).all()
+            for row in page:
+                seen.add(row.thread_id)
+                if not _expired(row.ttl, row.updated_at, now) or self._pruned.get(row.thread_id) == row.updated_at:
+                    continue
+                if await self._handle(row):
+                    handled += 1
+                    if handled >= self._limit:
+                        break
+            if len(page) < PAGE:
+                # The whole scan was read: prunes of threads that are gone or no longer expired are forgotten.
+                self._pruned = {t: at for t, at in self._pruned.items() if t in seen}
+                break
+            after = (page[-1].updated_at, page[-1].thread_id)
+            await asyncio.sleep(0)
         if handled:
             log.info("%d threads whose ttl ran out were deleted or pruned", handled)
         return handled
+
+    def _expired_query(self, now: datetime, after: tuple[datetime, str] | None) -> Any:
+        """Threads with a ttl, not busy, whose ttl the database finds run out (with a second of slack: the exact
+        test is `_expired`, in Python, so that float arithmetic in SQL never decides a boundary), after `after`."""
+        minutes = func.coalesce(threads.c.ttl["ttl"].as_float(), 0.0)
+        if self.ctx.db.dialect == "sqlite":
+            # updated_at is stored as UTC text there; julianday() reads it as days.
+            moment = func.julianday(now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" "))
+            ran_out = func.julianday(threads.c.updated_at) + minutes / 1440.0 <= moment + 1 / 86400
+        else:
+            ran_out = threads.c.updated_at + literal_column("interval '1 minute'") * minutes <= now + timedelta(
+                seconds=1
+            )
+        query = (
+            select(threads.c.thread_id, threads.c.ttl, threads.c.updated_at)
+            .where(threads.c.ttl.is_not(None), threads.c.status != "busy", ran_out)
+            .order_by(threads.c.updated_at, threads.c.thread_id)
+            .limit(PAGE)
+        )
+        if after is not None:
+            at, thread_id = after
+            query = query.where(
+                or_(threads.c.updated_at > at, and_(threads.c.updated_at == at, threads.c.thread_id > thread_id))
+            )
+        return query
+
+    async def _handle(self, row: Any) -> bool:
+        strategy = row.ttl.get("strategy") or "delete"
+        try:
+            if strategy == "keep_latest":
+                await self.threads.prune([row.thread_id], "keep_latest")
+                self._pruned[row.thread_id] = row.updated_at
+            else:
+                await self.threads.delete(row.thread_id)
+                self._pruned.pop(row.thread_id, None)
+        except NotFound:
+            return False
+        return True
+
+
+def _expired(ttl: Any, updated_at: datetime, now: datetime) -> bool:
+    return isinstance(ttl, dict) and updated_at + timedelta(minutes=float(ttl.get("ttl", 0))) <= now

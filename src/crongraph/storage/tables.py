@@ -55,6 +55,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 Json: Any = JSON().with_variant(JSONB(), "postgresql")
+# A JSON column whose None is SQL NULL rather than the JSON text `null`, for a column an index leaves out when empty.
+NullableJson: Any = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 Id = String(36)
 
 metadata = MetaData()
@@ -99,12 +101,19 @@ threads = Table(
     Column("values", Json),
     Column("interrupts", Json, nullable=False),
     Column("error", Json),
-    Column("ttl", Json),
+    Column("ttl", NullableJson),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("state_updated_at", UTCDateTime, nullable=False),
 )
 Index("ix_threads_created", threads.c.created_at)
+# The ttl sweeper reads only threads with a ttl, oldest update first (services/thread_sweeper.py).
+Index(
+    "ix_threads_ttl",
+    threads.c.updated_at,
+    sqlite_where=threads.c.ttl.is_not(None),
+    postgresql_where=threads.c.ttl.is_not(None),
+)
 
 runs = Table(
     "runs",
