@@ -27,11 +27,11 @@ from common import (
     Target,
     backend,
     compare,
-    cpu_seconds,
     parser,
     server_target,
     summary,
     targets,
+    tree_cpu_seconds,
 )
 from langgraph_sdk import get_client
 
@@ -124,12 +124,12 @@ async def drain(client: Any, assistant: str, backlog: int, pid: int | None) -> t
     )
     await asyncio.sleep(max(0.0, due - time.time()))
     start = time.perf_counter()
-    cpu_before = cpu_seconds(pid) if pid else 0.0
+    cpu_before = tree_cpu_seconds(pid) if pid else 0.0  # with its execution workers
     # Wait without disturbing the server: polling thousands of runs would cost it as much CPU as the drain itself.
     # Runs are claimed oldest first, so join the newest (the server answers when it ends), then check every run
     # and join any still unfinished; the drain ends when the last of them has (checking time included).
     await client.runs.join(runs[-1]["thread_id"], runs[-1]["run_id"])
-    ended, cpu_after = time.perf_counter(), cpu_seconds(pid) if pid else 0.0
+    ended, cpu_after = time.perf_counter(), tree_cpu_seconds(pid) if pid else 0.0
     while True:
         got: list[dict[str, Any]] = []
         for i in range(0, len(runs), 200):
@@ -138,7 +138,7 @@ async def drain(client: Any, assistant: str, backlog: int, pid: int | None) -> t
         if not pending:
             break
         await asyncio.gather(*(client.runs.join(r["thread_id"], r["run_id"]) for r in pending))
-        ended, cpu_after = time.perf_counter(), cpu_seconds(pid) if pid else 0.0
+        ended, cpu_after = time.perf_counter(), tree_cpu_seconds(pid) if pid else 0.0
     failed = sum(1 for r in got if r["status"] != "success")
     cpu = (cpu_after - cpu_before) / backlog * 1000 if pid else None
     return created, ended - start, failed, cpu

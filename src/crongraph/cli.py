@@ -44,6 +44,7 @@ _FLAGS = {
     "data_dir": "--db",
     "database_url": "--database-url",
     "workers": "--workers",
+    "exec_workers": "--exec-workers",
     "log_format": "--log-format",
     "access_log": "--access-log",
 }
@@ -88,6 +89,11 @@ def _server_args(parser: argparse.ArgumentParser, dev: bool) -> None:
     parser.add_argument("--db", type=Path, dest="data_dir", help="folder for the SQLite files (default ./.crongraph)")
     parser.add_argument("--database-url", help="postgresql://… to use PostgreSQL instead of SQLite")
     parser.add_argument("--workers", type=int, help="runs executing at once (default 8)")
+    parser.add_argument(
+        "--exec-workers",
+        type=int,
+        help="child processes executing runs beside the server, each with --workers slots (default 0; SQLite only)",
+    )
     parser.add_argument("--no-scheduler", action="store_true", help="do not fire crons in this process")
     parser.add_argument(
         "--log-format", choices=("console", "json"), help="log lines for a human (default) or one JSON object each"
@@ -116,6 +122,7 @@ def _settings(args: argparse.Namespace, dev: bool) -> Settings:
             "data_dir": args.data_dir,
             "database_url": args.database_url,
             "workers": args.workers,
+            "exec_workers": args.exec_workers,
             "log_format": args.log_format,
             "access_log": args.access_log,
         }.items()
@@ -213,6 +220,14 @@ def _serve(args: argparse.Namespace, dev: bool) -> int:
         settings = _settings(args, dev)
     except ValidationError as exc:
         print("\n".join(_setting_errors(exc, args)), file=sys.stderr)
+        return 2
+    if settings.exec_workers and settings.is_postgres:
+        name = "--exec-workers" if args.exec_workers is not None else "CRONGRAPH_EXEC_WORKERS"
+        print(
+            f"crongraph: {name}={settings.exec_workers}: execution workers serve SQLite only; on PostgreSQL run more "
+            "`crongraph serve` replicas against the same database instead.",
+            file=sys.stderr,
+        )
         return 2
     from crongraph.observability import logs
 
@@ -352,6 +367,12 @@ def _redact(url: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["exec-worker"]:
+        # Internal, not in the help: an execution worker started by `serve --exec-workers N` (queue/workers/),
+        # given its end of the pipe to the server as a file descriptor.
+        from crongraph.queue.workers.worker import main as worker_main
+
+        sys.exit(worker_main(argv[1:]))
     parser = argparse.ArgumentParser(
         prog="crongraph", description="LangGraph Platform API server with exactly-once crons."
     )

@@ -7,6 +7,7 @@ the reverse, and idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from crongraph.webhook_policy import WebhookUrlPolicy
 
 if TYPE_CHECKING:
     from crongraph.config import ProjectConfig
+    from crongraph.queue.workers.supervisor import WorkerSupervisor
     from crongraph.streams.pg_broker import PgBroker
 
 log = logging.getLogger("crongraph")
@@ -67,14 +69,21 @@ class Runtime:
             allow_private=settings.webhook_allow_private,
             disabled=bool(project and project.http and project.http.disable_webhooks),
         )
+        self._project_path = project.path if project else None
         self._started = False
         self._persistence: Persistence | None = None
+        # Execution workers (settings.exec_workers; SQLite only): child processes executing runs beside this one.
+        self.exec_workers: WorkerSupervisor | None = None
         self._pg_broker: PgBroker | None = None
 
     async def start(self) -> None:
         if self._started:
             return  # the CLI starts it before serving (to report a failure plainly); the app's lifespan again
         settings = self.settings
+        if settings.exec_workers and settings.is_postgres:
+            raise ValueError(
+                "CRONGRAPH_EXEC_WORKERS: execution workers serve SQLite only; on PostgreSQL run more replicas"
+            )
         if not settings.is_postgres:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.resolved_database_url)
@@ -84,7 +93,7 @@ class Runtime:
             notifier: Notifier = self._postgres_notifier()
         else:
             self._persistence = await open_sqlite(settings.data_dir, self._store_options)
-            notifier = LocalNotifier()
+            notifier = self._local_notifier()
         self.graphs.bind(self._persistence)
         if settings.is_postgres:
             self.broker = self._postgres_broker(notifier)
@@ -158,9 +167,38 @@ class Runtime:
         await self.thread_sweeper.start()
         await self.thread_streams.start()
         await self.queue.start()
+        await self._start_exec_workers(notifier)
         if settings.scheduler:
             await self.scheduler.start()
         self._started = True
+
+    def _local_notifier(self) -> Notifier:
+        if not self.settings.exec_workers:
+            return LocalNotifier()
+        # Hints reach the execution workers too (queue/workers/relay.py).
+        from crongraph.queue.workers.relay import RelayNotifier
+        from crongraph.queue.workers.supervisor import FORWARDED
+
+        return RelayNotifier(FORWARDED)
+
+    async def _start_exec_workers(self, notifier: Notifier) -> None:
+        if not self.settings.exec_workers:
+            return
+        from crongraph.queue.workers.relay import RelayNotifier
+        from crongraph.queue.workers.supervisor import WorkerSupervisor
+
+        assert isinstance(notifier, RelayNotifier)
+        # Started after the reaper's start-up pass (which ends every run left `running` by an earlier life of
+        # this server): from then on it ends only runs whose lease expired, never a live worker's.
+        self.exec_workers = WorkerSupervisor(
+            self.settings.exec_workers,
+            self.settings,
+            self._project_path,
+            notifier,
+            self.broker,
+            self.executor.finished_hooks,
+        )
+        await self.exec_workers.start()
 
     def _postgres_notifier(self) -> Notifier:
         from crongraph.notify.postgres import PostgresNotifier
@@ -187,7 +225,11 @@ class Runtime:
             return
         self._started = False
         await self.scheduler.stop()
-        await self.queue.stop()
+        if self.exec_workers is not None:
+            # The workers stop with the same grace as this queue, at the same time.
+            await asyncio.gather(self.queue.stop(), self.exec_workers.stop())
+        else:
+            await self.queue.stop()
         await self.thread_streams.stop()
         await self.webhooks.stop()
         await self.reaper.stop()
@@ -202,8 +244,18 @@ class Runtime:
     async def metrics(self) -> dict[str, Any]:
         async with self.db.read() as conn:
             queued = await run_rows.count_inflight(conn)
+        workers: dict[str, Any] = {"busy": self.queue.busy_slots, "total": self.settings.workers}
+        if self.exec_workers is not None:
+            # Slots of this process and of its live execution workers (each has settings.workers).
+            alive = self.exec_workers.alive
+            workers = {
+                "busy": workers["busy"] + self.exec_workers.busy_slots,
+                "total": self.settings.workers * (1 + alive),
+                "processes": 1 + alive,
+                "exec_workers": {"alive": alive, "configured": self.settings.exec_workers},
+            }
         return {
-            "workers": {"busy": self.queue.busy_slots, "total": self.settings.workers},
+            "workers": workers,
             "runs": queued,
             "scheduler": self.scheduler.stats(),
         }

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
 
     # Runs executing at once in this process.
     workers: int = Field(default=8, ge=1, le=1024)
+    # Child processes executing runs beside the serving one (queue/workers/), each with `workers` slots; 0: runs
+    # execute in the serving process only. SQLite only: on PostgreSQL, run more replicas.
+    exec_workers: int = Field(default=0, ge=0, le=64)
     # A claimed run belongs to its worker for this long unless renewed; a dead worker's runs are reaped after it.
     lease_seconds: float = Field(default=30.0, gt=0)
     # On shutdown, how long open responses (waits, run and thread streams, which may never end on their own) may go

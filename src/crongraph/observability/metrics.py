@@ -89,10 +89,14 @@ class RuntimeSnapshot(Collector):
         workers = snap.get("workers") or {}
         if workers:
             yield GaugeMetricFamily(
-                "crongraph_workers_busy", "Worker slots executing a run in this process.", value=workers["busy"]
+                "crongraph_workers_busy",
+                "Worker slots executing a run in this process (and its execution workers).",
+                value=workers["busy"],
             )
             yield GaugeMetricFamily(
-                "crongraph_workers", "Worker slots of this process (CRONGRAPH_WORKERS).", value=workers["total"]
+                "crongraph_workers",
+                "Worker slots of this process and its live execution workers (CRONGRAPH_WORKERS each).",
+                value=workers["total"],
             )
         scheduler = dict(snap.get("scheduler") or {})
         ticks = scheduler.pop("ticks", None)

@@ -275,8 +275,8 @@ class ThreadStreams:
 
     def __init__(self, ctx: ServiceContext, run_service: RunService) -> None:
         settings = ctx.settings
-        # Other replicas announce what they store (PostgreSQL); in the embedded mode every writer is in this process.
-        notifier = ctx.notifier if settings.is_postgres else None
+        # Other replicas (PostgreSQL) and execution workers announce what they store; else every writer is here.
+        notifier = ctx.notifier if settings.is_postgres or settings.exec_workers else None
         keep = settings.thread_events_keep_runs
         self.log = ThreadLog(ctx.db, ctx.clock, keep_runs=keep, poll=5.0, notifier=notifier)
         self.protocol = ProtocolRuns(ctx.db, self.log, ctx.clock)

@@ -130,8 +130,12 @@ class StreamBroker:
         self._run(run_id).thread_id = thread_id
 
     def publish(self, run_id: str, name: str, data: Any) -> None:
+        self.publish_encoded(run_id, name, compact(serde.dumps(data)))
+
+    def publish_encoded(self, run_id: str, name: str, data: bytes) -> None:
+        """`publish` of data already serialized (compact JSON): an execution worker's events, replayed here."""
         run = self._run(run_id)
-        event = Event(len(run.log.events) + 1, name, compact(serde.dumps(data)))
+        event = Event(len(run.log.events) + 1, name, data)
         run.log.append(event)
         if run.thread_id is not None:
             self._append_thread(run.thread_id, run_id, event.name, event.data)

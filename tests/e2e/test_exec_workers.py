@@ -1,0 +1,288 @@
+"""`crongraph serve --exec-workers N` (queue/workers/): runs executed by child processes, seen through the server
+exactly as runs it executes itself. A real server, the official SDK.
+
+How a run is known to have executed in a worker: the graph appends "<tag> <pid>" to a file when it starts and
+returns its pid. The main server (`--workers 1`) is kept busy by a long "blocker" run handed to it at creation, so
+every other run can only be claimed by the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import textwrap
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.sdk import cron_fires, eventually, sdk_client
+from tests.support.server import ServerProcess
+
+GRAPH = textwrap.dedent(
+    """
+    import asyncio
+    import os
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+
+    class State(TypedDict, total=False):
+        tag: str
+        log: str
+        delay: float
+        pid: int
+        steps: int
+
+
+    async def work(state: State) -> dict:
+        if state.get("log"):
+            with open(state["log"], "a") as f:
+                f.write(f"{state.get('tag', '')} {os.getpid()}\\n")
+        if state.get("delay"):
+            await asyncio.sleep(state["delay"])
+        return {"pid": os.getpid(), "steps": state.get("steps", 0) + 1}
+
+
+    builder = StateGraph(State)
+    builder.add_node("work", work)
+    builder.add_edge(START, "work")
+    builder.add_edge("work", END)
+    graph = builder.compile()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("exec-workers-project")
+    (folder / "work_graph.py").write_text(GRAPH)
+    (folder / "langgraph.json").write_text('{"dependencies": ["."], "graphs": {"work": "./work_graph.py:graph"}}')
+    return folder / "langgraph.json"
+
+
+@pytest.fixture(scope="module")
+def backend_is_sqlite(backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("execution workers are SQLite only (PostgreSQL refuses the option, as tested below)")
+
+
+@pytest.fixture(scope="module")
+def one_worker(
+    backend_is_sqlite: None, server_factory: Callable[..., ServerProcess], project: Path
+) -> Iterator[ServerProcess]:
+    env = {"CRONGRAPH_WORKERS": "1", "CRONGRAPH_EXEC_WORKERS": "1", "CRONGRAPH_LEASE_SECONDS": "3"}
+    yield server_factory(config=project, env=env, database_url=None)
+
+
+def started(log: Path, tag: str) -> Callable[[], Any]:
+    """A check for `eventually`: the pid that started the run tagged `tag`, once it has."""
+
+    def read() -> int | None:
+        if not log.exists():
+            return None
+        found = re.search(rf"^{re.escape(tag)} (\d+)$", log.read_text(), re.MULTILINE)
+        return int(found.group(1)) if found else None
+
+    async def check() -> int | None:
+        return await asyncio.to_thread(read)
+
+    return check
+
+
+@pytest.fixture(scope="module")
+async def busy_parent(one_worker: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The main server's only slot taken by a long run, handed to it at creation."""
+    log = tmp_path_factory.mktemp("exec-workers-log") / "runs.log"
+    assert one_worker.process is not None
+    async with sdk_client(one_worker.url) as client:
+        thread = await client.threads.create()
+        run = await client.runs.create(
+            thread["thread_id"], "work", input={"tag": "blocker", "log": str(log), "delay": 3600}
+        )
+        pid = await eventually(started(log, "blocker"), within=60, what="the blocker run to start")
+    assert pid == one_worker.process.pid, "the blocker should run in the main server (hand-off at creation)"
+    return {"log": log, "parent": pid, "run": run}
+
+
+async def test_waiters_and_streams_see_a_workers_run(one_worker: ServerProcess, busy_parent: dict[str, Any]) -> None:
+    parent, log = busy_parent["parent"], str(busy_parent["log"])
+    async with sdk_client(one_worker.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        waited = await client.runs.wait(thread, "work", input={"tag": "wait", "log": log})
+        worker = waited["pid"]
+        assert worker != parent and waited["steps"] == 1
+
+        run = await client.runs.create(thread, "work", input={"tag": "join", "log": log})
+        joined = await client.runs.join(thread, run["run_id"])
+        assert joined["pid"] == worker and joined["steps"] == 2
+
+        parts = [p async for p in client.runs.stream(thread, "work", input={"tag": "stream"}, stream_mode="values")]
+        assert parts[0].event == "metadata"
+        values = [p.data for p in parts if p.event == "values"]
+        assert values[-1]["pid"] == worker and values[-1]["steps"] == 3
+
+        # Replayed from the server's broker, from the start and after Last-Event-ID 1 (the metadata event).
+        everything = [p async for p in client.runs.join_stream(thread, run["run_id"])]
+        assert everything[0].event == "metadata" and everything[-1].data["pid"] == worker
+        resumed = [p async for p in client.runs.join_stream(thread, run["run_id"], last_event_id="1")]
+        assert resumed == everything[1:]
+
+        got = await client.runs.get(thread, run["run_id"])
+        assert got["status"] == "success"
+        state = await client.threads.get_state(thread)
+        assert state["values"]["steps"] == 3
+
+
+async def test_thread_stream_carries_a_workers_run(one_worker: ServerProcess, busy_parent: dict[str, Any]) -> None:
+    async with sdk_client(one_worker.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        run = await client.runs.create(thread, "work", input={"tag": "thread-stream"})
+        # "0": everything the thread has had, then live: whether the run ended before the stream connects is moot.
+        stream = await client.threads.join_stream(thread, last_event_id="0")
+        parts: list[Any] = []
+        try:
+            async for part in stream:
+                parts.append(part)
+                if part.event == "metadata" and part.data.get("status") == "run_done":
+                    break
+        finally:
+            await stream.aclose()
+        assert parts[0].event == "metadata" and parts[0].data["run_id"] == run["run_id"]
+        values = [p.data for p in parts if p.event == "values"]
+        assert values[-1]["pid"] != busy_parent["parent"]
+        assert parts[-1].data == {"status": "run_done", "run_id": run["run_id"]}
+
+
+@pytest.mark.parametrize("action", ["interrupt", "rollback"])
+async def test_cancel_reaches_the_worker(one_worker: ServerProcess, busy_parent: dict[str, Any], action: str) -> None:
+    log = busy_parent["log"]
+    async with sdk_client(one_worker.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        run = await client.runs.create(thread, "work", input={"tag": f"cancel-{action}", "log": str(log), "delay": 600})
+        pid = await eventually(started(log, f"cancel-{action}"), within=60, what="the run to start")
+        assert pid != busy_parent["parent"]
+        await client.runs.cancel(thread, run["run_id"], action=action)
+        await asyncio.wait_for(client.runs.join(thread, run["run_id"]), timeout=60)
+        if action == "interrupt":
+            assert (await client.runs.get(thread, run["run_id"]))["status"] == "interrupted"
+        else:
+            with pytest.raises(httpx.HTTPStatusError) as missing:
+                await client.runs.get(thread, run["run_id"])
+            assert missing.value.response.status_code == 404
+        # The thread is free again: its next run executes.
+        after = await client.runs.wait(thread, "work", input={"tag": f"after-{action}", "delay": 0})
+        assert after["pid"] != busy_parent["parent"]
+
+
+async def test_cron_fires_in_a_worker_record_their_fire_log(
+    one_worker: ServerProcess, busy_parent: dict[str, Any]
+) -> None:
+    async with sdk_client(one_worker.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        cron = await client.crons.create_for_thread(thread, "work", schedule="0 9 1 1 *", input={"tag": "cron"})
+        run = await client.http.post(f"/runs/crons/{cron['cron_id']}/trigger", json={})
+        output = await client.runs.join(thread, run["run_id"])
+        assert output["pid"] != busy_parent["parent"]
+
+        async def recorded() -> list[dict[str, Any]] | None:
+            fires = await cron_fires(client, cron["cron_id"])
+            return fires if fires and all(f.get("run_status") == "success" for f in fires) else None
+
+        fires = await eventually(recorded, what="the cron guards to record the worker's run in the fire log")
+        assert [f["run_id"] for f in fires] == [run["run_id"]]
+        await client.crons.delete(cron["cron_id"])
+
+
+def _finished(text: str) -> float:
+    found = re.search(r'^crongraph_runs_finished_total\{status="success"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_metrics_count_a_workers_runs(one_worker: ServerProcess, busy_parent: dict[str, Any]) -> None:
+    async with sdk_client(one_worker.url) as client, httpx.AsyncClient(base_url=one_worker.url) as raw:
+        before = _finished((await raw.get("/metrics")).text)
+        thread = (await client.threads.create())["thread_id"]
+        for i in range(3):
+            out = await client.runs.wait(thread, "work", input={"tag": f"metrics-{i}"})
+            assert out["pid"] != busy_parent["parent"]
+
+        async def counted() -> float | None:
+            now = _finished((await raw.get("/metrics")).text)
+            return now if now >= before + 3 else None
+
+        await eventually(counted, what="/metrics to count the worker's runs")
+        workers = (await raw.get("/metrics", params={"format": "json"})).json()["workers"]
+        assert workers["processes"] == 2 and workers["total"] == 2 and workers["exec_workers"]["alive"] == 1
+
+
+async def test_killed_worker_runs_end_worker_lost_and_it_comes_back(
+    one_worker: ServerProcess, busy_parent: dict[str, Any]
+) -> None:
+    log = busy_parent["log"]
+    async with sdk_client(one_worker.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        run = await client.runs.create(thread, "work", input={"tag": "doomed", "log": str(log), "delay": 600})
+        worker = await eventually(started(log, "doomed"), within=60, what="the run to start in the worker")
+        assert worker != busy_parent["parent"]
+        os.kill(worker, signal.SIGKILL)
+        # Ended by the server's reaper once the lease (3 s) expires; the waiter learns it from storage.
+        await asyncio.wait_for(client.runs.join(thread, run["run_id"]), timeout=60)
+        ended = await client.runs.get(thread, run["run_id"])
+        assert ended["status"] == "error" and ended["error"]["error"] == "WorkerLost", ended
+        # Restarted: the next run executes, in a new worker process.
+        again = await asyncio.wait_for(
+            client.runs.wait(thread, "work", input={"tag": "reborn", "delay": 0}), timeout=120
+        )
+        assert again["pid"] not in (worker, busy_parent["parent"])
+
+
+@pytest.fixture(scope="module")
+def two_workers(
+    backend_is_sqlite: None, server_factory: Callable[..., ServerProcess], project: Path
+) -> Iterator[ServerProcess]:
+    yield server_factory(config=project, env={"CRONGRAPH_EXEC_WORKERS": "2"}, database_url=None)
+
+
+async def test_drain_executes_each_run_once(two_workers: ServerProcess, tmp_path: Path) -> None:
+    """Background runs all claimable at one instant, claimed by three processes: each executed exactly once."""
+    log = tmp_path / "drain.log"
+    count = 300
+    async with sdk_client(two_workers.url) as client:
+        created = [
+            await client.runs.create(None, "work", input={"tag": f"d{i}", "log": str(log)}, after_seconds=1)
+            for i in range(count)
+        ]
+        results = [await asyncio.wait_for(client.runs.join(r["thread_id"], r["run_id"]), 120) for r in created]
+    assert all(isinstance(r, dict) and r.get("steps") == 1 for r in results), results[:3]
+    lines = log.read_text().split()
+    tags = Counter(lines[0::2])
+    assert set(tags) == {f"d{i}" for i in range(count)} and set(tags.values()) == {1}
+    pids = Counter(lines[1::2])
+    assert two_workers.process is not None
+    assert len(pids) >= 2, f"every run executed in one process: {pids}"
+
+
+def test_refused_on_postgres_and_validated(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def serve(*extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crongraph", "serve", "--db", str(tmp_path / "d"), *extra],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=60,
+        )
+
+    refused = serve("--exec-workers", "1", "--database-url", "postgresql://nobody@127.0.0.1:1/none")
+    assert refused.returncode == 2 and "--exec-workers=1" in refused.stderr and "replicas" in refused.stderr
+    bad = serve(env={"CRONGRAPH_EXEC_WORKERS": "65"})
+    assert bad.returncode == 2 and "CRONGRAPH_EXEC_WORKERS=65" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
