@@ -150,3 +150,26 @@ async def test_command_update_and_goto(client: Any) -> None:
     )
     assert result["count"] == 11
     assert [m["content"] for m in result["messages"]][-2:] == ["jump", "echo: jump"]
+
+
+async def test_interrupt_inside_a_subgraph_reaches_a_run_that_did_not_ask_for_subgraphs(client: Any) -> None:
+    # LangGraph is asked for subgraphs' streams only when the client asks (graphs/execute.py): the interrupt of a
+    # subgraph must still stop the run, reach the wait's answer and a stream, and be resumable.
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    body = await client.runs.wait(tid, "sub_ask", input={"items": []})
+    [interrupt] = body["__interrupt__"]
+    assert interrupt["value"] == {"question": "inner?"}
+    thread = await client.threads.get(tid)
+    assert thread["status"] == "interrupted"
+    assert [i["id"] for [i] in thread["interrupts"].values()] == [interrupt["id"]]
+
+    other = (await client.threads.create())["thread_id"]
+    parts = [p async for p in client.runs.stream(other, "sub_ask", input={"items": []}, stream_mode="updates")]
+    assert [p.event for p in parts] == ["metadata", "updates"]
+    assert parts[1].data["__interrupt__"][0]["value"] == {"question": "inner?"}
+
+    result = await client.runs.wait(tid, "sub_ask", command={"resume": "yes"})
+    assert "__interrupt__" not in result
+    assert result["items"][-2:] == ["inner:yes", "finished"]
+    assert (await client.threads.get(tid))["status"] == "idle"

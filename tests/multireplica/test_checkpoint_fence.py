@@ -20,6 +20,7 @@ from langgraph.graph import START, StateGraph
 
 from crongraph.graphs.persistence import Persistence, open_postgres
 from crongraph.graphs.postgres_saver import LeaseLost, PostgresSaver, _Recorder, merge
+from crongraph.graphs.sqlite_saver import DEFER_COMMITS
 from crongraph.storage import runs, threads
 from crongraph.storage.database import Database
 from tests.multireplica.rows import run_row, thread_row
@@ -189,3 +190,81 @@ async def test_writes_repeating_a_key_keep_the_last_as_one_by_one_upserts_would(
     assert [(task, channel, value) for task, channel, value in pending if task == "task-1"] == [
         ("task-1", ERROR, {"second": 2})
     ]
+
+
+async def test_writes_of_one_loop_iteration_share_a_statement_each_behind_its_own_fence(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, persistence, thread_id, running_run = setup
+    saver = persistence.checkpointer
+    assert isinstance(saver, PostgresSaver)
+    alone: list[str | None] = []  # the writes sent on their own
+    write_one = saver._write_one
+
+    async def counted(recorder: _Recorder, run_id: str | None) -> None:
+        alone.append(run_id)
+        await write_one(recorder, run_id)
+
+    monkeypatch.setattr(saver, "_write_one", counted)
+    live, ended = await running_run(), await running_run()
+    _end_run(url, ended)
+    blob = (
+        "INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, checkpoint_ns, channel, version) "
+        "DO UPDATE SET type = EXCLUDED.type"
+    )
+
+    def recorded(version: str) -> _Recorder:
+        return _Recorder([(blob, [(thread_id, "", "c", version, "empty", None)])])
+
+    # Three writes made in the same iteration: two for the running run (one without a fence, as an API state update
+    # is), one for the ended run. Only the ended run's is refused.
+    results = await asyncio.gather(
+        saver._write(recorded("1"), live),
+        saver._write(recorded("2"), None),
+        saver._write(recorded("3"), ended),
+        return_exceptions=True,
+    )
+    assert list(results[:2]) == [None, None] and isinstance(results[2], LeaseLost)
+    assert alone == []
+    with psycopg.connect(url, autocommit=True) as conn:
+        versions = conn.execute("SELECT version FROM checkpoint_blobs WHERE thread_id = %s ORDER BY 1", (thread_id,))
+        assert [row[0] for row in versions.fetchall()] == ["1", "2"]
+    # Two writes of the same row in one iteration cannot share an INSERT: each goes again on its own.
+    same = await asyncio.gather(saver._write(recorded("4"), live), saver._write(recorded("4"), live))
+    assert list(same) == [None, None] and alone == [live, live]
+    assert _counts(url, thread_id) == (0, 3, 0)
+
+
+async def test_a_runs_deferred_writes_are_committed_by_commit_pending_and_read_back_before(setup: Setup) -> None:
+    url, persistence, thread_id, running_run = setup
+    saver = persistence.checkpointer
+    assert isinstance(saver, PostgresSaver)
+    live, ended = await running_run(), await running_run()
+    _end_run(url, ended)
+    blob = (
+        "INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
+    )
+    deferred = DEFER_COMMITS.set(True)
+    try:
+        # A run's writes return once queued; the ended run's refused write raises nothing (its outcome is refused
+        # by its lease token anyway).
+        await saver._write(_Recorder([(blob, [(thread_id, "", "c", "1", "empty", None)])]), live)
+        await saver._write(_Recorder([(blob, [(thread_id, "", "c", "2", "empty", None)])]), ended)
+        assert _counts(url, thread_id) == (0, 0, 0)
+    finally:
+        DEFER_COMMITS.reset(deferred)
+    await saver.commit_pending()
+    assert _counts(url, thread_id) == (0, 1, 0)
+    # A read waits for the writes queued before it: a graph reads its own writes.
+    graph = _graph(persistence)
+    config = {"configurable": {"thread_id": thread_id, "run_id": live}}
+    deferred = DEFER_COMMITS.set(True)
+    try:
+        await graph.ainvoke({"items": ["a"], "count": 0}, config)
+        assert (await graph.aget_state(config)).values == {"items": ["a", {"seen": 1}], "count": 1}
+    finally:
+        DEFER_COMMITS.reset(deferred)
+    await saver.commit_pending()
+    assert _counts(url, thread_id)[0] == 3

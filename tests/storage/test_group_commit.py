@@ -78,3 +78,36 @@ async def test_writes_of_later_iterations_form_their_own_group(db: Database) -> 
     assert await group.run(_insert(first, seen)) == first
     assert await group.run(_insert(second, seen)) == second
     assert await _stored(db, [first, second]) == {first, second}
+
+
+async def test_a_write_alone_goes_as_its_one_statement_form_on_postgresql(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("the one-statement form is used on PostgreSQL only")
+    flushed: list[str] = []
+
+    async def before() -> None:  # an awaitable before_commit (the PostgreSQL checkpointer's)
+        flushed.append("checkpoints")
+
+    group = GroupCommit(db, before_commit=before)
+    seen: list[Any] = []
+
+    def alone(thread_id: str, write: bool) -> Any:
+        async def statement(conn: AsyncConnection) -> str | None:
+            flushed.append("alone")
+            if not write:
+                return None  # wrote nothing: the body then runs in a transaction
+            inserted: str = await _insert(thread_id, seen)(conn)
+            return inserted
+
+        return statement
+
+    one, two, three = new_id(), new_id(), new_id()
+    assert await group.run(_insert(one, []), alone(one, True)) == one
+    assert flushed == ["checkpoints", "alone"] and len(seen) == 1
+    assert await group.run(_insert(two, seen), alone(two, False)) == two
+    assert flushed[2:] == ["checkpoints", "alone"] and len(seen) == 2  # its body ran too, once
+    # Submitted together, they share a transaction: no one-statement form.
+    flushed.clear()
+    got = await asyncio.gather(group.run(_insert(three, []), alone(three, True)), group.run(_insert(new_id(), [])))
+    assert got[0] == three and flushed == ["checkpoints"]
+    assert await _stored(db, [one, two, three]) == {one, two, three}

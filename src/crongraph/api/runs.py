@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from starlette.responses import StreamingResponse
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from crongraph import serde, views
 from crongraph.api import limits
@@ -73,47 +73,63 @@ async def create_batch(bodies: list[RunCreate], rt: RuntimeDep) -> Any:
 _BEAT = b"\n"  # a wait's keep-alive: JSON parsers skip leading whitespace
 
 
-class _WaitResponse(StreamingResponse):
-    """A wait or join answer: a newline every keep-alive interval while the run goes on, then its JSON, which also
-    ends the body (one write where Starlette would make a second, empty one: on loopback each write is a packet
-    the server pays for)."""
+class _WaitResponse(Response):
+    """A wait or join answer: the headers at once (the SDK reconnects to Location if the body is cut off), a newline
+    every keep-alive interval while the run goes on, then its JSON, which also ends the body (one write where
+    Starlette would make a second, empty one: on loopback each write is a packet the server pays for).
 
-    async def stream_response(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        ended = False
-        async for chunk in self.body_iterator:  # run to its end, so that its cleanup runs here
-            if ended:
-                continue
-            # Anything but a beat is the outcome, the last chunk of the body.
-            ended = chunk != _BEAT
-            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
-        if not ended:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    Its own ASGI call rather than a StreamingResponse: the run's end is waited for directly (one task) beside the
+    client's disconnect (one task), where a StreamingResponse over `with_keepalive` took an anyio task group, a
+    pump task, a queue and a `wait_for` task per wait, each a loop turn on the run's way out. A client that goes
+    away ends the wait (and cancels the run when it asked for `on_disconnect=cancel`)."""
+
+    media_type = "application/json"
+
+    def __init__(self, rt: Any, run: Record, cancel_on_disconnect: bool) -> None:
+        url = _run_url(run)
+        self.status_code = 200
+        self.background = None
+        self._rt = rt
+        self._run_id: str = run["run_id"]
+        self._cancel_on_disconnect = cancel_on_disconnect
+        self.init_headers({"Location": f"{url}/join", "Content-Location": url})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt, run_id = self._rt, self._run_id
+        outcome = asyncio.ensure_future(rt.runs.join(run_id))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        finished = False
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            while True:
+                await asyncio.wait((outcome, gone), timeout=rt.settings.keepalive_seconds, return_when=_FIRST)
+                if outcome.done():
+                    body = serde.dumps(outcome.result())
+                    # Once the outcome is out there is nothing to cancel, whatever happens to the connection.
+                    finished = True
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                    return
+                if gone.done():
+                    return
+                await send({"type": "http.response.body", "body": _BEAT, "more_body": True})
+        finally:
+            outcome.cancel()
+            gone.cancel()
+            if not finished and self._cancel_on_disconnect:
+                await _cancel_quietly(rt, run_id)
 
 
-async def _wait_body(rt: Any, run_id: str, cancel_on_disconnect: bool) -> AsyncIterator[bytes]:
-    async def result() -> AsyncIterator[bytes]:
-        yield serde.dumps(await rt.runs.join(run_id))
-
-    finished = False
-    try:
-        async for chunk in with_keepalive(result(), rt.settings.keepalive_seconds, _BEAT):
-            # Once the outcome is out there is nothing to cancel, whatever happens to the connection.
-            finished = finished or chunk != _BEAT
-            yield chunk
-        finished = True
-    finally:
-        if not finished and cancel_on_disconnect:
-            await _cancel_quietly(rt, run_id)
+_FIRST = asyncio.FIRST_COMPLETED
 
 
-def _wait_response(rt: Any, run: Record, cancel_on_disconnect: bool = False) -> StreamingResponse:
-    url = _run_url(run)
-    return _WaitResponse(
-        _wait_body(rt, run["run_id"], cancel_on_disconnect),
-        media_type="application/json",
-        headers={"Location": f"{url}/join", "Content-Location": url},
-    )
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client has gone (the request's body was read before the handler ran)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _wait_response(rt: Any, run: Record, cancel_on_disconnect: bool = False) -> Response:
+    return _WaitResponse(rt, run, cancel_on_disconnect)
 
 
 @router.post("/threads/{thread_id}/runs/wait")

@@ -52,12 +52,22 @@ def _emit_messages(outcome: Outcome, emit: Emit, name: str, chunk: Any) -> None:
 
 
 async def _astream(
-    graph: Pregel[Any, Any, Any, Any], payload: Any, config: dict[str, Any], modes: list[str], **kw: Any
+    graph: Pregel[Any, Any, Any, Any],
+    payload: Any,
+    config: dict[str, Any],
+    modes: list[str],
+    subgraphs: bool,
+    **kw: Any,
 ) -> AsyncIterator[Chunk]:
+    """LangGraph's astream as (namespace, mode, chunk); with `subgraphs`, the subgraphs' streams too."""
     # The modes are checked against LANGGRAPH_MODES by the caller; LangGraph types them as a Literal list.
-    stream = graph.astream(payload, config, stream_mode=modes, subgraphs=True, **kw)  # type: ignore[call-overload]
-    async for namespace, mode, chunk in stream:
-        yield tuple(namespace), mode, chunk
+    stream = graph.astream(payload, config, stream_mode=modes, subgraphs=subgraphs, **kw)  # type: ignore[call-overload]
+    if subgraphs:
+        async for namespace, mode, chunk in stream:
+            yield tuple(namespace), mode, chunk
+    else:
+        async for mode, chunk in stream:
+            yield (), mode, chunk
 
 
 async def _astream_events(
@@ -92,7 +102,12 @@ async def stream_graph(
     if "events" in wanted:
         chunks = _astream_events(graph, payload, config, sorted(modes), emit, **kwargs)
     else:
-        chunks = _astream(graph, payload, config, sorted(modes), **kwargs)
+        # Subgraphs' streams are asked of LangGraph only when something may come of them: the client asked for
+        # them, or a mode that graphs run inside a node can also write to (messages, custom, ...). For the common
+        # run (values, updates) nothing of a subgraph is sent (its interrupt reaches the root `values` either way),
+        # and asking for them costs each run a concurrent-streaming waiter task (~0.3 ms of a trivial run's CPU).
+        nested = subgraphs or bool(modes - {"values", "updates"})
+        chunks = _astream(graph, payload, config, sorted(modes), nested, **kwargs)
     async for namespace, mode, chunk in chunks:
         if mode == "values" and not namespace:
             outcome.output = chunk

@@ -24,10 +24,27 @@ to blobs, the metadata, upsert or insert of writes): they run against a recordin
 is merged. A statement the merge does not know (a newer LangGraph) is sent as LangGraph wrote it, in a pipelined
 transaction behind the fence statement (_FENCE, which fails in SQL: with no running row to lock it divides by
 zero, so the inserts after it are never applied).
+
+Batching: writes are sent by one flush at a time, in the order they were made; the writes made meanwhile (in the
+same event-loop iteration, or while the previous flush was on its way) go together as one statement: each keeps
+its own fence (its inserts select their rows only if its run's row is locked running) and the statement returns
+each fence's count, so a refused write refuses only itself. If the batched statement fails (two writes upserting
+the same row, say), each write is sent again on its own, so only a failing write sees its error.
+
+Deferred writes, as on SQLite (sqlite_saver.py): a write made by a run (code in which `DEFER_COMMITS` is set: the
+executor sets it for the run's task) returns as soon as it is queued, so the run's next step does not wait for the
+round trip, and a trivial run's five writes go in two or three statements. The executor awaits `commit_pending()`
+before it commits any run's outcome, so a run is never recorded as ended before its checkpoints are; a crash can
+lose the last writes only of a run that is then reaped. A deferred write refused by its fence is dropped (the
+run's outcome is then refused by the lease token too); any other failure of one is raised by the next
+`commit_pending()`. Reads and deletes wait for the writes queued before them, so the process reads its own writes.
+Every other write (the API's state updates, thread copies) returns once it is committed, as LangGraph's does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, nullcontext
@@ -36,13 +53,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncCursor, errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from crongraph.graphs.sqlite_saver import DEFER_COMMITS
+
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+
+log = logging.getLogger("crongraph.checkpoints")
 
 
 class LeaseLost(RuntimeError):
@@ -122,6 +143,38 @@ def merge(
     """One statement doing what `statements` (INSERTs of one row of placeholders each, with their rows) do, fenced
     by `run_id`'s row when given: (sql, params), the sql returning one row {"fenced": rows locked, 0 = refused}.
     None when a statement has another shape or names a column this module does not know."""
+    found = _ctes(statements, run_id, "fence", "w")
+    if found is None:
+        return None
+    ctes, params = found
+    result = "SELECT count(*) AS fenced FROM fence" if run_id is not None else "SELECT 1 AS fenced"
+    return (f"WITH {', '.join(ctes)} {result}" if ctes else result), params
+
+
+def merge_many(
+    writes: Sequence[tuple[Sequence[tuple[str, Sequence[Sequence[Any]]]], str | None]],
+) -> tuple[str, list[Any]] | None:
+    """One statement doing what each of `writes` ((statements, run_id), as `merge` takes them) does, each fenced
+    by its own run's row: (sql, params), the sql returning one row {"f<i>": rows locked for write i (0 = refused;
+    1 for an unfenced write)}. None when one of them cannot be merged."""
+    ctes: list[str] = []
+    params: list[Any] = []
+    results: list[str] = []
+    for i, (statements, run_id) in enumerate(writes):
+        found = _ctes(statements, run_id, f"fence{i}", f"w{i}_")
+        if found is None:
+            return None
+        ctes += found[0]
+        params += found[1]
+        results.append(f"(SELECT count(*) FROM fence{i}) AS f{i}" if run_id is not None else f"1 AS f{i}")
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(results)}" if ctes else f"SELECT {', '.join(results)}", params
+
+
+def _ctes(
+    statements: Sequence[tuple[str, Sequence[Sequence[Any]]]], run_id: str | None, fence: str, prefix: str
+) -> tuple[list[str], list[Any]] | None:
+    """The CTEs (and their parameters, in order) of `merge`: the fence named `fence` when `run_id` is given, and an
+    INSERT named `<prefix><i>` per statement with rows; None when a statement cannot be merged."""
     parts: list[str] = []
     params: list[Any] = [run_id] if run_id is not None else []
     for i, (query, rows) in enumerate(statements):
@@ -141,15 +194,13 @@ def merge(
             return None
         rows = kept
         arrays = ", ".join(f"%s::{_COLUMN_TYPES[n]}[]" for n in names)
-        where = " WHERE EXISTS (SELECT FROM fence)" if run_id is not None else ""
+        where = f" WHERE EXISTS (SELECT FROM {fence})" if run_id is not None else ""
         parts.append(
-            f"w{i} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) AS v({', '.join(names)})"
-            f"{where} {conflict or ''})"
+            f"{prefix}{i} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+            f"AS v({', '.join(names)}){where} {conflict or ''})"
         )
         params.extend(list(column) for column in zip(*rows, strict=True))
-    ctes = ([_FENCE_CTE] if run_id is not None else []) + parts
-    result = "SELECT count(*) AS fenced FROM fence" if run_id is not None else "SELECT 1 AS fenced"
-    return (f"WITH {', '.join(ctes)} {result}" if ctes else result), params
+    return ([_FENCE_CTE.replace("fence AS", f"{fence} AS", 1)] if run_id is not None else []) + parts, params
 
 
 _DO_UPDATE = re.compile(r"ON CONFLICT\s*\(([\w\s,]+)\)\s*DO UPDATE", re.IGNORECASE)
@@ -225,11 +276,124 @@ class PostgresSaver(AsyncPostgresSaver):
             _recording.reset(token)
         await self._write(recorder, _run_of(config))
 
+    # Writes not sent yet, in order: (what was recorded, the run fencing it, the writer's future, or None for a
+    # deferred write). The flush sending them, while one is under way. A deferred write's failure, until raised.
+    _queued: list[tuple[_Recorder, str | None, asyncio.Future[None] | None]] | None = None
+    _sending: asyncio.Task[None] | None = None
+    _failure: BaseException | None = None
+    # How many writes were queued and how many flushed (or failed), and who waits for the count to reach a mark: a
+    # wait ends once the writes queued before it are done, however many are queued after it (a busy replica's
+    # queue is rarely empty).
+    _queued_count = 0
+    _done_count = 0
+    _waiters: list[tuple[int, asyncio.Future[None]]] | None = None
+
     async def _write(self, recorder: _Recorder, run_id: str | None) -> None:
-        """Send what LangGraph's write method recorded: merged into one statement, or else as recorded behind the
-        fence in one pipelined transaction. Raises LeaseLost when `run_id` is given and no longer running."""
+        """Queue what LangGraph's write method recorded for the next flush (see the module's docstring); unless
+        the write is deferred, return once it is committed. Raises LeaseLost when `run_id` is given and no longer
+        running (a write that is not deferred)."""
         if not any(rows for _, rows in recorder.statements):
             return
+        if merge(recorder.statements, run_id) is None:
+            await self.wait_sent()
+            await self._write_one(recorder, run_id)
+            return
+        deferred = run_id is not None and DEFER_COMMITS.get()
+        done: asyncio.Future[None] | None = None if deferred else asyncio.get_running_loop().create_future()
+        if self._queued is None:
+            self._queued = []
+        self._queued.append((recorder, run_id, done))
+        self._queued_count += 1
+        if self._sending is None:
+            # A task's first step runs in the next loop iteration: the writes of this one go with it.
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+        if done is not None:
+            await done
+
+    async def _send(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    await self._flush(batch)
+                finally:
+                    self._done_count += len(batch)
+                    self._wake()
+        finally:
+            self._sending = None
+            for _, _, done in self._queued or []:  # only if the flush itself was cancelled (shutdown)
+                if done is not None and not done.done():
+                    done.cancel()
+            self._done_count += len(self._queued or [])
+            self._queued = None
+            self._wake()
+
+    def _wake(self) -> None:
+        waiting = self._waiters or []
+        for mark, waiter in waiting:
+            if mark <= self._done_count and not waiter.done():
+                waiter.set_result(None)
+        self._waiters = [(mark, waiter) for mark, waiter in waiting if not waiter.done()]
+
+    async def wait_sent(self) -> None:
+        """Until every write queued so far is committed (or has failed); not those queued later."""
+        mark = self._queued_count
+        if self._done_count >= mark:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append((mark, waiter))
+        await waiter
+
+    async def commit_pending(self) -> None:
+        """Until every write queued so far is committed; raises the failure of a deferred write since the last
+        call, if any (a refused fence is not one)."""
+        await self.wait_sent()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def _settle(self, done: asyncio.Future[None] | None, run_id: str | None, failure: BaseException | None) -> None:
+        if done is None:
+            if isinstance(failure, LeaseLost):
+                log.debug("a deferred checkpoint write of run %s was refused: %s", run_id, failure)
+            elif failure is not None:
+                log.warning("a deferred checkpoint write of run %s failed: %s", run_id, failure)
+                self._failure = failure
+        elif not done.done():
+            if failure is None:
+                done.set_result(None)
+            else:
+                done.set_exception(failure)
+
+    async def _flush(self, batch: list[tuple[_Recorder, str | None, asyncio.Future[None] | None]]) -> None:
+        merged = (
+            merge_many([(recorder.statements, run_id) for recorder, run_id, _ in batch]) if len(batch) > 1 else None
+        )
+        if merged is not None:
+            assert isinstance(self.conn, AsyncConnectionPool)
+            try:
+                async with self.conn.connection() as conn, conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    await cur.execute(*merged)
+                    row = await cur.fetchone()
+            except Exception as exc:
+                log.debug("a batch of %d checkpoint writes failed (%s); sending each on its own", len(batch), exc)
+            else:
+                for i, (_, run_id, done) in enumerate(batch):
+                    self._settle(done, run_id, None if row is not None and row[f"f{i}"] else _lease_lost(run_id))
+                return
+        for recorder, run_id, done in batch:
+            try:
+                await self._write_one(recorder, run_id)
+            except Exception as exc:
+                self._settle(done, run_id, exc)
+            else:
+                self._settle(done, run_id, None)
+
+    async def _write_one(self, recorder: _Recorder, run_id: str | None) -> None:
+        """One write: merged into one statement, or else as recorded behind the fence in one pipelined
+        transaction. Raises LeaseLost when `run_id` is given and no longer running."""
         assert isinstance(self.conn, AsyncConnectionPool)
         merged = merge(recorder.statements, run_id)
         async with self.conn.connection() as conn:
@@ -239,7 +403,7 @@ class PostgresSaver(AsyncPostgresSaver):
                     await cur.execute(sql, params)
                     row = await cur.fetchone()
                 if run_id is not None and not (row and row["fenced"]):
-                    raise LeaseLost(f"run {run_id} is no longer running here; its checkpoint write was refused")
+                    raise _lease_lost(run_id)
                 return
             try:
                 # Without pipeline support (libpq < 14) the same statements go one by one.
@@ -254,12 +418,33 @@ class PostgresSaver(AsyncPostgresSaver):
                         if rows:
                             await cur.executemany(query, rows)
             except errors.DivisionByZero:
-                raise LeaseLost(f"run {run_id} is no longer running here; its checkpoint write was refused") from None
+                raise _lease_lost(run_id) from None
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        await self.wait_sent()
+        return await super().aget_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        await self.wait_sent()
+        async for item in super().alist(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self.wait_sent()
+        await super().adelete_thread(thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         ids = [str(r) for r in run_ids]
         if not ids:
             return
+        await self.wait_sent()
         async with self._cursor() as cur, cur.connection.transaction():
             await cur.execute(_DELETE_RUN_WRITES, {"runs": ids})
             await cur.execute(_DELETE_RUN_CHECKPOINTS, {"runs": ids})
@@ -268,6 +453,7 @@ class PostgresSaver(AsyncPostgresSaver):
                 await cur.execute(_DELETE_ORPHAN_BLOBS, {"threads": threads})
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self.wait_sent()
         async with self._cursor() as cur, cur.connection.transaction():
             for table in TABLES:
                 rest = ", ".join(c for c in await _columns(cur, table) if c != "thread_id")
@@ -285,6 +471,10 @@ async def _columns(cur: AsyncCursor[Any], table: str) -> list[str]:
         (table,),
     )
     return [row["column_name"] for row in await cur.fetchall()]
+
+
+def _lease_lost(run_id: str | None) -> LeaseLost:
+    return LeaseLost(f"run {run_id} is no longer running here; its checkpoint write was refused")
 
 
 def _run_of(config: RunnableConfig) -> str | None:

@@ -114,10 +114,10 @@ class Executor:
         # and read their assistant once, as fresh as reading it per run. Cleared at the next iteration.
         self._assistants_now: dict[str, Record | None] = {}
 
-    def _commit_checkpoints(self) -> None:
+    def _commit_checkpoints(self) -> Any:
+        """The checkpointer's deferred writes committed (SQLite), or an awaitable that commits them (PostgreSQL)."""
         commit = getattr(self._persistence.checkpointer, "commit_pending", None)
-        if commit is not None:
-            commit()
+        return commit() if commit is not None else None
 
     async def _assistant(self, assistant_id: str) -> Record | None:
         memo = self._assistants_now
@@ -137,8 +137,8 @@ class Executor:
     async def execute(self, run: Record, cancel_action: dict[str, str], *, assistant: Record | None = None) -> None:
         """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it.
         `assistant`: the run's assistant as its creation read it (a run handed off at creation), else read here."""
-        # The run's checkpoint writes commit at the end of their loop iteration (sqlite_saver.py), all before its
-        # outcome is committed (GroupCommit's before_commit).
+        # The run's checkpoint writes commit at the end of their loop iteration (sqlite_saver.py, postgres_saver.py),
+        # all before its outcome is committed (GroupCommit's before_commit).
         deferred = DEFER_COMMITS.set(True)
         try:
             await self._execute(run, cancel_action, assistant)
@@ -283,7 +283,13 @@ class Executor:
         outcome = await self._outcomes.run(
             lambda conn: _write_outcome(
                 conn, run, status, output, values, error, interrupts, stopped, rollback, now, self._db.dialect
-            )
+            ),
+            # PostgreSQL, the common outcome: one autocommit statement when it is written alone (group_commit.py).
+            None
+            if rollback or run["temporary"] or run_usage.has_usage(values)
+            else lambda conn: _write_outcome_at_once(
+                conn, run, status, output, values, error, interrupts, stopped, now
+            ),
         )
         if outcome is None:
             log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
@@ -338,6 +344,17 @@ async def _write_outcome(
     # A temporary thread goes with its last run; one that still has runs pending or running is only settled.
     if run["temporary"] and await threads.delete_if_no_inflight(conn, thread_id):
         return finished, True
+    settled, changes = _settlement(status, values, error, interrupts, stopped, rollback, now)
+    # `busy` instead when another run of the thread is pending or running (asked within the statement).
+    await threads.settle_after_run(conn, thread_id, settled, **changes)
+    return finished, False
+
+
+def _settlement(
+    status: str, values: Any, error: Any, interrupts: Any, stopped: bool, rollback: bool, now: Any
+) -> tuple[str, dict[str, Any]]:
+    """What the thread becomes after the run (unless another of its runs is pending or running): its status and
+    the other columns written."""
     if status == "error":
         settled = "error"
     elif interrupts or stopped:
@@ -351,9 +368,20 @@ async def _write_outcome(
         if isinstance(values, dict):
             changes["values"] = {k: v for k, v in values.items() if k != "__interrupt__"}
             changes["state_updated_at"] = now
-    # `busy` instead when another run of the thread is pending or running (asked within the statement).
-    await threads.settle_after_run(conn, thread_id, settled, **changes)
-    return finished, False
+    return settled, changes
+
+
+async def _write_outcome_at_once(
+    conn: Any, run: Record, status: str, output: Any, values: Any, error: Any, interrupts: Any, stopped: bool, now: Any
+) -> tuple[Record, bool] | None:
+    """PostgreSQL, on an autocommit connection: what _write_outcome writes for a run that is not temporary, not
+    rolled back and reports no usage, in one statement (storage/runs.finish_and_settle); None when nothing was
+    written (the caller then runs _write_outcome in a transaction)."""
+    settled, changes = _settlement(status, values, error, interrupts, stopped, False, now)
+    finished = await runs.finish_and_settle(
+        conn, run, status=status, output=output, error=error, now=now, settled=settled, changes=changes
+    )
+    return None if finished is None else (finished, False)
 
 
 async def _release(held: AsyncExitStack, failure: BaseException | None, run_id: str) -> BaseException | None:

@@ -10,7 +10,13 @@ body of a shared transaction raises, the whole transaction is rolled back and ev
 transaction of its own, so one run's failure, or a PostgreSQL deadlock, is reported to that run alone and never
 costs the others their write). Each body keeps its own conditions (a run's outcome stays fenced by its own lease
 token): grouping changes how many commits there are, never what a body writes. `before_commit` (if given) runs
-before each flush: the checkpointer commits what the runs wrote before their outcomes are committed.
+before each flush (awaited when it returns an awaitable): the checkpointer commits what the runs wrote before
+their outcomes are committed.
+
+A body may come with `alone`: the same write as one statement, for an autocommit connection (PostgreSQL: no
+BEGIN and COMMIT), used when the body would be written in a transaction of its own anyway (nothing else was
+submitted in its loop iteration). `alone` either writes everything the body would and returns the body's
+result, or writes nothing and returns None (or raises): then the body runs in a transaction as usual.
 """
 
 from __future__ import annotations
@@ -28,26 +34,37 @@ log = logging.getLogger("crongraph.queue")
 
 T = TypeVar("T")
 Body = Callable[[AsyncConnection], Awaitable[Any]]
+Alone = Callable[[AsyncConnection], Awaitable[Any]]
 
 
 class GroupCommit:
-    def __init__(self, db: Database, before_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, db: Database, before_commit: Callable[[], Awaitable[None] | None] | None = None) -> None:
         self._db = db
         self._before_commit = before_commit
         self._queue: list[tuple[Body, asyncio.Future[Any]]] = []
+        self._alone: dict[asyncio.Future[Any], Alone] = {}  # the bodies submitted with `alone`
         self._scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()  # held so that a running flush is not garbage collected
 
-    async def run(self, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def run(
+        self,
+        body: Callable[[AsyncConnection], Awaitable[T]],
+        alone: Callable[[AsyncConnection], Awaitable[T | None]] | None = None,
+    ) -> T:
         """`body(conn)`'s result, once the transaction it ran in has committed; its exception if it raised (in a
-        transaction of its own, then rolled back)."""
+        transaction of its own, then rolled back). `alone`: see the module's docstring (PostgreSQL only)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append((body, future))
+        if alone is not None and self._db.dialect == "postgresql":
+            self._alone[future] = alone
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start)
-        return await future
+        try:
+            return await future
+        finally:
+            self._alone.pop(future, None)
 
     def _start(self) -> None:
         self._scheduled = False
@@ -67,7 +84,9 @@ class GroupCommit:
     async def _write(self, batch: list[tuple[Body, asyncio.Future[Any]]]) -> None:
         if self._before_commit is not None:
             try:
-                self._before_commit()
+                pending = self._before_commit()
+                if pending is not None:
+                    await pending
             except Exception as exc:
                 for _body, future in batch:
                     if not future.done():
@@ -83,6 +102,17 @@ class GroupCommit:
                 for (_body, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
+                return
+        if len(batch) == 1 and (alone := self._alone.get(batch[0][1])) is not None:
+            try:
+                async with self._db.autocommit() as conn:
+                    result = await alone(conn)
+            except Exception as exc:
+                log.debug("a one-statement write failed (%s); writing it in a transaction", exc)
+                result = None
+            if result is not None:
+                if not batch[0][1].done():
+                    batch[0][1].set_result(result)
                 return
         for body, future in batch:
             try:

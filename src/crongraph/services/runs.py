@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -146,10 +147,15 @@ class RunService:
         handing = queue is not None and priority == INTERACTIVE and not body.get("after_seconds")
         slot = queue.reserve() if handing and queue is not None else None
         try:
-            async with self.ctx.db.write() as own:
-                run, cancelled = await self._create_in(
-                    own, thread_id, body, assistant_id, priority, extra_metadata, cron, guard, slot
-                )
+            made = await self._create_at_once(
+                thread_id, body, assistant_id, priority, extra_metadata, cron, guard, slot
+            )
+            if made is None:
+                async with self.ctx.db.write() as own:
+                    made = await self._create_in(
+                        own, thread_id, body, assistant_id, priority, extra_metadata, cron, guard, slot
+                    )
+            run, cancelled = made
         except BaseException:
             if slot is not None and queue is not None:
                 queue.release(slot)
@@ -296,6 +302,40 @@ class RunService:
             await self.ctx.notifier.notify(notify.CANCEL, f"{run_id}:{action}")
         if run is not None:
             await self.ctx.notifier.notify(notify.RUNS, run["run_id"])
+
+    async def _create_at_once(
+        self,
+        thread_id: str | None,
+        body: dict[str, Any],
+        assistant_id: str,
+        priority: int,
+        extra_metadata: dict[str, Any] | None,
+        cron: tuple[str, datetime] | None,
+        guard: RunGuard,
+        slot: Slot | None,
+    ) -> tuple[Record, list[tuple[str, str]]] | None:
+        """PostgreSQL, a run on an existing thread: the run created in one autocommit statement
+        (storage/runs.create_on_thread) when what `_create_in` would do needs no read first: no assistant-read
+        filter, and the strategy has nothing to cancel or refuse (enqueue: the run goes in behind the thread's runs;
+        another strategy: only when none is pending or running). None when nothing was written (the thread or
+        assistant is missing, the thread changed meanwhile, or a strategy applies): `_create_in` does it then."""
+        if self.ctx.dialect != "postgresql" or thread_id is None or guard.assistant is not None:
+            return None
+        strategy = body.get("multitask_strategy") or "enqueue"
+        now = self.ctx.clock.now()
+        run = self._run_row(thread_id, body, assistant_id, strategy, False, priority, extra_metadata, cron, now)
+        if slot is not None:
+            slot.claim(run)
+        async with self.ctx.db.autocommit() as conn:
+            assistant, inserted = await runs.create_on_thread(
+                conn, run, require_idle=strategy != "enqueue", visible=guard.thread
+            )
+        if slot is not None:
+            slot.taken = inserted and run["status"] == "running"
+            slot.assistant = assistant if slot.taken else None
+            if not inserted:
+                slot.run_id = None
+        return (run, []) if inserted else None
 
     async def _create_in(
         self,
@@ -510,10 +550,7 @@ class RunService:
                 # Its end is closed in the broker with its record (without one when its lease was lost: then the
                 # database is asked, on the next turn, once the run has left the queue).
                 seen = True
-                try:
-                    await asyncio.wait_for(broker.wait_done(run_id), timeout=1.0)
-                except TimeoutError:
-                    pass
+                await _wait_done(broker, run_id)
                 continue
             async with self.ctx.db.read() as conn:
                 run = await runs.get(conn, run_id)
@@ -533,10 +570,7 @@ class RunService:
                 # it, and wait_done() would return at once; ask again in a second rather than in a tight loop.
                 await asyncio.sleep(1.0)
                 continue
-            try:
-                await asyncio.wait_for(broker.wait_done(run_id), timeout=1.0)
-            except TimeoutError:
-                pass
+            await _wait_done(broker, run_id)
 
     async def join(self, run_id: str) -> Any:
         run = await self.wait_for_end(run_id)
@@ -595,3 +629,11 @@ def _stream_modes(value: Any) -> list[str]:
     if value is None:
         return ["values"]
     return [value] if isinstance(value, str) else list(value)
+
+
+async def _wait_done(broker: Any, run_id: str) -> None:
+    """Until the broker has the run's end, or a second has passed. A timeout scope, not `wait_for`, which would
+    run the wait in a task of its own: one task and one loop turn more on every wait's way out."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.0):
+            await broker.wait_done(run_id)

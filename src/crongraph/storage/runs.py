@@ -12,7 +12,22 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import UnaryExpression
@@ -21,7 +36,7 @@ from sqlalchemy.sql.operators import custom_op
 from crongraph.storage import common
 from crongraph.storage.common import Record
 from crongraph.storage.filters import Match
-from crongraph.storage.tables import UTCDateTime, runs, threads
+from crongraph.storage.tables import UTCDateTime, assistants, runs, threads
 
 INFLIGHT = ("pending", "running")
 TERMINAL = ("success", "error", "timeout", "interrupted")
@@ -74,6 +89,95 @@ async def insert_claimed_unless_busy(conn: AsyncConnection, values: Record) -> b
         values.update(UNCLAIMED)
         return False
     return True
+
+
+def _thread_unchanged() -> Any:
+    """PostgreSQL: true when the thread row an UPDATE is about to write is the version the statement's snapshot
+    sees. The subquery is computed once, from the snapshot; `threads.xmin` is read again on the newest version when
+    the UPDATE had to wait for the row's lock (EvalPlanQual). Every transaction that adds a run to a thread writes
+    the thread's row (marks it busy), so while this holds, what the snapshot says of the thread's runs being
+    pending or running is still true when the row's lock is held: a run added meanwhile makes it false."""
+    before = threads.alias("before")
+    seen: Any = select(literal_column("before.xmin")).select_from(before)
+    return literal_column("threads.xmin") == seen.where(before.c.thread_id == bindparam("k_key")).scalar_subquery()
+
+
+def _thread_has_inflight(other_than: Any = None) -> Any:
+    found = exists().where(runs.c.thread_id == bindparam("k_key"), runs.c.status.in_(INFLIGHT))
+    if other_than is not None:
+        found = found.where(runs.c.run_id != other_than)
+    return found
+
+
+def _create_on_thread_statement(require_idle: bool, visible: Match | None) -> Any:
+    # The assistant's read, the thread marked busy (and its metadata naming the assistant's graph) and the run's
+    # insert, in one statement. The thread is written only when the assistant exists and the row is the version
+    # the snapshot saw (with `require_idle`, also only when none of its runs is pending or running); the run is
+    # inserted only when the thread was written, claimed as given unless a run of the thread is pending or running.
+    found = select(assistants).where(assistants.c.assistant_id == bindparam("a_id")).cte("assistant")
+    named = select(func.jsonb_build_object("graph_id", found.c.graph_id, "assistant_id", found.c.assistant_id))
+    conditions = [threads.c.thread_id == bindparam("k_key"), select(found.c.assistant_id).exists(), _thread_unchanged()]
+    if require_idle:
+        conditions.append(~_thread_has_inflight())
+    if visible is not None:
+        conditions.append(visible.on(threads.c.metadata))
+    marked = (
+        update(threads)
+        .where(*conditions)
+        .values(
+            status="busy",
+            updated_at=bindparam("p_created_at", type_=threads.c.updated_at.type),
+            metadata=threads.c.metadata.op("||")(named.scalar_subquery()),
+        )
+        .returning(_thread_has_inflight().label("busy"))
+        .cte("marked")
+    )
+    values = []
+    for column in runs.c:
+        given: Any = bindparam(f"p_{column.name}", type_=column.type)
+        if column.name in UNCLAIMED:
+            unclaimed = UNCLAIMED[column.name]
+            fallback = literal(unclaimed, type_=column.type) if unclaimed is not None else None
+            given = case((marked.c.busy, fallback), else_=given).label(column.name)
+        values.append(given)
+    inserted = (
+        insert(runs)
+        .from_select([c.name for c in runs.c], select(*values).select_from(marked))
+        .returning(runs.c.status)
+        .cte("inserted")
+    )
+    columns = [c.label(f"a_{c.name}") for c in found.c] + [inserted.c.status.label("r_status")]
+    return select(*columns).select_from(found.outerjoin(inserted, true()))
+
+
+_CREATE_ON_THREAD = {idle: _create_on_thread_statement(idle, None) for idle in (False, True)}
+
+
+async def create_on_thread(
+    conn: AsyncConnection, values: Record, *, require_idle: bool, visible: Match | None
+) -> tuple[Record | None, bool]:
+    """PostgreSQL only, alone on an autocommit connection: create the run `values` (possibly made claimed, see
+    queue/handoff.py) on its existing thread in one statement (where BEGIN, a read, two writes and COMMIT were),
+    when nothing can have changed the thread's runs unseen. `values["assistant_id"]` is read and the thread marked
+    busy with its names (as threads.mark_busy_with_assistant does); the run goes in claimed as given unless a run
+    of the thread is pending or running, then unclaimed (`values` is updated to match); with `require_idle` it
+    goes in only when none is. (the assistant, or None when it does not exist; whether the run was inserted).
+    When it was not, nothing was written: the caller creates the run the long way."""
+    statement = (
+        _CREATE_ON_THREAD[require_idle] if visible is None else _create_on_thread_statement(require_idle, visible)
+    )
+    params = {f"p_{column.name}": values.get(column.name) for column in runs.c}
+    params.update(a_id=values["assistant_id"], k_key=values["thread_id"])
+    row = common.record((await conn.execute(statement, params)).first())
+    if row is None:
+        return None, False
+    assistant = {k[2:]: v for k, v in row.items() if k.startswith("a_")}
+    status = row["r_status"]
+    if status is None:
+        return assistant, False
+    if status != values["status"]:
+        values.update(UNCLAIMED)
+    return assistant, True
 
 
 _GET = select(runs).where(runs.c.run_id == bindparam("run_id"))
@@ -346,6 +450,57 @@ async def finish_and_lock_thread(
     ends (as threads.lock does), in one statement; the run as it now stands, or None when the lease was lost."""
     params = _finish_params(run, status, output, error, now)
     row = (await conn.execute(_FINISH_AND_LOCK, params)).one()
+    if not row.finished:
+        return None
+    return _ended(run, status, output, error, now)
+
+
+@functools.cache
+def _finish_and_settle_statement(columns: frozenset[str]) -> Any:
+    # The thread is settled only when the run still holds its lease (as the snapshot sees it) and the thread's row
+    # is the version the snapshot saw, and the run is finished only when the thread was settled; if the run's row
+    # changed meanwhile so that the finish's fence no longer holds (the reaper ended it), the statement divides by
+    # zero and nothing of it is applied.
+    fence = exists().where(
+        runs.c.run_id == bindparam("b_run_id"), runs.c.lease_token == bindparam("b_token"), runs.c.status == "running"
+    )
+    assignments: dict[str, Any] = {c: bindparam(f"v_{c}", type_=threads.c[c].type) for c in columns}
+    others = _thread_has_inflight(bindparam("b_run_id"))  # the snapshot still sees this run running
+    assignments["status"] = case((others, "busy"), else_=bindparam("v_status", type_=threads.c.status.type))
+    settled = (
+        update(threads)
+        .where(threads.c.thread_id == bindparam("k_key"), _thread_unchanged(), fence)
+        .values(assignments)
+        .returning(threads.c.thread_id)
+        .cte("settled")
+    )
+    finished = _FINISH.where(select(settled.c.thread_id).exists()).returning(runs.c.run_id).cte("finished")
+    n_settled = select(func.count()).select_from(settled).scalar_subquery()
+    n_finished = select(func.count()).select_from(finished).scalar_subquery()
+    consistent = literal_column("1") / case((n_finished == n_settled, 1), else_=0)
+    return select(n_finished.label("finished"), consistent.label("consistent"))
+
+
+async def finish_and_settle(
+    conn: AsyncConnection,
+    run: Record,
+    *,
+    status: str,
+    output: Any,
+    error: Any,
+    now: datetime,
+    settled: str,
+    changes: Record,
+) -> Record | None:
+    """PostgreSQL only, alone on an autocommit connection: `finish` and threads.settle_after_run(thread, `settled`,
+    **`changes`) in one statement (where BEGIN, two statements and COMMIT were), when nothing can have changed the
+    thread's runs unseen since the statement's snapshot. The run as it now stands; None when nothing was written
+    (the thread's row changed meanwhile, or the lease was lost): the caller then writes the outcome the long way.
+    Raises psycopg's DivisionByZero (through SQLAlchemy) when the run's row changed so that its fence failed after
+    the snapshot; nothing was written then either."""
+    params = _finish_params(run, status, output, error, now)
+    params.update({"k_key": run["thread_id"], "v_status": settled, **{f"v_{c}": v for c, v in changes.items()}})
+    row = (await conn.execute(_finish_and_settle_statement(frozenset(changes)), params)).one()
     if not row.finished:
         return None
     return _ended(run, status, output, error, now)
