@@ -5,24 +5,29 @@ or on the token budget at the run that crossed the limit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from crongraph.clock import FakeClock
 from crongraph.graphs.config import load
 from crongraph.graphs.registry import GraphRegistry
+from crongraph.ids import system_assistant_id
 from crongraph.runtime import Runtime
-from crongraph.scheduler.scheduler import BATCH
+from crongraph.scheduler.scheduler import BATCH, LOCKED_RETRY
 from crongraph.settings import Settings
 from crongraph.storage import crons as cron_rows
 from crongraph.storage import runs as run_rows
+from crongraph.storage import tables
 
 CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "graphs" / "langgraph.json"
 START = datetime(2026, 3, 7, 12, 0, 0, tzinfo=UTC)
+ECHO = system_assistant_id("echo")
 
 
 @pytest.fixture
@@ -70,13 +75,19 @@ async def cron_row(rt: Runtime, cron_id: str) -> dict[str, Any]:
 
 async def test_a_burst_larger_than_a_batch_fires_each_cron_once(rt: Runtime) -> None:
     n = BATCH * 2 + 7
-    on_thread = await rt.threads.create({})
+    on_threads = [await rt.threads.create({"metadata": {"mine": i}}) for i in range(3)]
     made = [
         await rt.crons.create(None, {"assistant_id": "echo", "schedule": "5 12 * * *", "on_run_completed": "keep"})
-        for _ in range(n - 1)
+        for _ in range(n - len(on_threads))
     ]
-    made.append(await rt.crons.create(on_thread["thread_id"], {"assistant_id": "echo", "schedule": "5 12 * * *"}))
+    made += [
+        await rt.crons.create(t["thread_id"], {"assistant_id": "echo", "schedule": "5 12 * * *"}) for t in on_threads
+    ]
     assert await fire(rt, START + timedelta(minutes=5)) == n
+    for t in on_threads:  # a thread's first cron run names its graph in its metadata and marks it busy
+        thread = await rt.threads.get(t["thread_id"])
+        assert thread["status"] == "busy"
+        assert thread["metadata"] == {"mine": t["metadata"]["mine"], "graph_id": "echo", "assistant_id": ECHO}
     assert await fire(rt, START + timedelta(minutes=5, seconds=30)) == 0  # looking again fires nothing more
     slot = START + timedelta(minutes=5)
     for cron in made:
@@ -165,3 +176,29 @@ async def test_the_finished_hook_records_runs_ended_in_one_turn_together(rt: Run
     for cron in crons:
         assert [f["run_status"] for f in await fire_log(rt, cron["cron_id"])] == ["success"]
     assert rt.cron_guards.stats()["runs_ended"] == 30
+
+
+async def test_a_replica_finding_every_due_cron_locked_looks_again_shortly_instead_of_spinning(rt: Runtime) -> None:
+    """PostgreSQL: the crons due are locked by another replica firing them (FOR UPDATE SKIP LOCKED skips them).
+    The scheduler then sleeps LOCKED_RETRY, not zero (a spin of queries on the cores the other replica fires on),
+    and fires what is left once the lock is gone."""
+    if rt.db.dialect != "postgresql":
+        pytest.skip("row locks between replicas are PostgreSQL's (SQLite has one writer)")
+    cron = await rt.crons.create(None, {"assistant_id": "echo", "schedule": "5 12 * * *", "on_run_completed": "keep"})
+    slot = START + timedelta(minutes=5)
+    assert isinstance(rt.clock, FakeClock)
+    async with rt.db.write() as other:  # another replica's batch, holding the cron's row lock
+        await other.execute(select(tables.crons.c.cron_id).with_for_update())
+        await rt.clock.set(slot)
+        await rt.scheduler.start()
+        async with asyncio.timeout(60):
+            while rt.scheduler._sleeping_until != slot + LOCKED_RETRY:
+                await asyncio.sleep(0.01)  # waiting for the scheduler's tick to end (an event), not for time to pass
+        ticks = rt.scheduler.ticks
+    assert await cron_runs(rt, cron["cron_id"]) == []
+    assert rt.scheduler.ticks == ticks  # the lock's end woke nothing: it sleeps on the fake clock
+    await rt.clock.set(slot + LOCKED_RETRY)
+    async with asyncio.timeout(60):
+        while not await cron_runs(rt, cron["cron_id"]):
+            await asyncio.sleep(0.01)
+    assert [r["scheduled_for"] for r in await cron_runs(rt, cron["cron_id"])] == [slot]

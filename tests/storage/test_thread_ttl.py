@@ -19,6 +19,7 @@ from crongraph.graphs.registry import GraphRegistry
 from crongraph.runtime import Runtime
 from crongraph.services import thread_sweeper
 from crongraph.settings import Settings
+from crongraph.storage.bulk import insert_rows
 from crongraph.storage.tables import threads
 
 CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "graphs" / "langgraph.json"
@@ -112,3 +113,14 @@ def test_the_migration_turns_json_null_ttls_into_sql_null(tmp_path: Path) -> Non
             "EXPLAIN QUERY PLAN SELECT thread_id FROM threads WHERE ttl IS NOT NULL ORDER BY updated_at"
         ).fetchall()
     assert "ix_threads_ttl" in str(plan)
+
+
+async def test_threads_inserted_in_bulk_store_no_ttl_as_null(rt: Runtime) -> None:
+    # The scheduler inserts threads through storage/bulk.py, which has its own JSON path on PostgreSQL.
+    rows = [rt.threads.new_row(f"bulk-{i}", {}, None) for i in range(3)]
+    rows.append(rt.threads.new_row("bulk-ttl", {}, {"ttl": 5, "strategy": "delete"}))
+    async with rt.db.write() as conn:
+        await insert_rows(conn, threads, rows, rt.db.dialect)
+    async with rt.db.read() as conn:
+        found = (await conn.execute(select(threads.c.thread_id, threads.c.ttl).where(threads.c.ttl.is_not(None)))).all()
+    assert [(r.thread_id, r.ttl) for r in found] == [("bulk-ttl", {"ttl": 5, "strategy": "delete"})]

@@ -16,6 +16,12 @@ Crons without a thread (each fire makes a new thread: the many) are fired togeth
 whole batch in a handful of statements, because a burst of thousands due at one instant must not cost a round
 trip per statement per cron on a server that is busy running the previous ones. Crons on a thread (whose
 multitask strategy may refuse the run), and any batch the bulk path fails on, are fired one by one.
+
+A burst is created before any of it executes: the RUNS hint that wakes the producers goes out once per tick,
+after its last batch, and on PostgreSQL a replica that fired part of a burst holds its hint (and its log lines)
+back while other replicas still fire the rest (up to OTHERS_WAIT). A replica that finds every due cron locked by
+the others looks again after LOCKED_RETRY instead of spinning. On SQLite a tick's statements run inline on the
+event loop, so a burst is created in one turn of the loop (10,000 fires: under a second of CPU).
 """
 
 from __future__ import annotations
@@ -34,14 +40,22 @@ from crongraph.schedules.policy import DuePlan, MissedPolicy, OverlapPolicy, pla
 from crongraph.services.context import ServiceContext
 from crongraph.services.cron_guards import Cancels, CronGuards, jittered, run_body
 from crongraph.services.runs import CRON, RunService
-from crongraph.storage import assistants, bulk, crons, tables, threads
+from crongraph.storage import assistants, bulk, crons, tables
 from crongraph.storage.common import Record
 
 log = logging.getLogger("crongraph.scheduler")
 
-BATCH = 100
+# Crons per transaction. A burst of 10,000 is 20 batches: per batch a fixed handful of statements and one commit,
+# so larger batches cost less per fire (100 -> 500: ~15% less CPU a fire on both backends); on SQLite a batch of
+# 500 holds the writer ~40 ms. On PostgreSQL each replica locks only its own batch (SKIP LOCKED): 20 batches still
+# split a 10,000 burst between replicas.
+BATCH = 500
 # Lost notifications cost latency, not correctness: never sleep longer than this.
 MAX_SLEEP = timedelta(seconds=30)
+# How soon a replica looks again when every due cron is locked by other replicas firing them.
+LOCKED_RETRY = timedelta(milliseconds=50)
+# Longest a replica that fired part of a burst keeps its RUNS hint back while other replicas fire the rest.
+OTHERS_WAIT = timedelta(seconds=5)
 # Skipped occurrences written to the fire log per firing, so that a long outage cannot write an unbounded log.
 SKIP_LOG_LIMIT = 100
 
@@ -120,10 +134,31 @@ class CronScheduler:
         self._wake.clear()
         self.ticks += 1
         fired: list[Record] = []
+        seen = 0
+        postgres = self.ctx.dialect == "postgresql"
+        others_until = self.ctx.clock.now() + OTHERS_WAIT
         try:
-            while await self.fire_due(fired) >= BATCH:
-                pass
+            while True:
+                before = len(fired)
+                seen = await self.fire_due(fired, hint=False)
+                # On PostgreSQL a short batch that fired something may mean other replicas hold the rest (SKIP
+                # LOCKED): look again.
+                if seen >= BATCH or (postgres and seen and len(fired) > before):
+                    continue
+                # Nothing unlocked is due (seen == 0): whatever is still due is held by other replicas.
+                if postgres and fired and not seen and await self._others_firing(others_until):
+                    # Part of this burst is being fired by other replicas. Until they are done, keep this one's
+                    # RUNS hint and log lines back: sent now, they would start executing runs (on every replica)
+                    # and logging on the cores that are still creating the others.
+                    # (Not woken by _wake: set by any cron change during the tick, it would make this a spin.)
+                    await self.ctx.clock.sleep_until(self.ctx.clock.now() + LOCKED_RETRY, asyncio.Event())
+                    continue
+                break
         finally:
+            if fired:
+                # One RUNS hint once the whole burst is created, not one per batch: woken earlier, the producers
+                # (on PostgreSQL every replica's) would execute runs on the cores still creating the others.
+                await self.ctx.notifier.notify(notify.RUNS, fired[-1]["run_id"])
             # The log events of a burst's fires are written once all of it is created (each after its commit, so
             # a logged fire is still a durable one): logging 10,000 lines costs as much CPU as creating the runs.
             for run in fired:
@@ -131,17 +166,33 @@ class CronScheduler:
         async with self.ctx.db.read() as conn:
             earliest = await crons.earliest_next(conn)
         clock = self.ctx.clock
-        limit = clock.now() + MAX_SLEEP
+        now = clock.now()
+        limit = now + MAX_SLEEP
+        looked = self.last_tick  # the moment the last batch's query looked for due crons
+        if earliest is not None and looked is not None and earliest <= looked and seen == 0:
+            # Due crons, none of them ours to fire: other replicas hold them (SKIP LOCKED) and are firing them.
+            # Look again shortly instead of spinning on queries that find them locked, on the cores they use.
+            earliest = now + LOCKED_RETRY
         self._sleeping_until = min(earliest, limit) if earliest else limit
         try:
             await clock.sleep_until(self._sleeping_until, self._wake)
         finally:
             self._sleeping_until = None
 
-    async def fire_due(self, fired: list[Record] | None = None) -> int:
+    async def _others_firing(self, until: datetime) -> bool:
+        """Whether crons due when this replica last looked are still unfired (other replicas hold them), and
+        `until` has not passed."""
+        if self.ctx.clock.now() >= until or self.last_tick is None:
+            return False
+        async with self.ctx.db.read() as conn:
+            earliest = await crons.earliest_next(conn)
+        return earliest is not None and earliest <= self.last_tick
+
+    async def fire_due(self, fired: list[Record] | None = None, *, hint: bool = True) -> int:
         """One batch: up to BATCH due crons, one transaction: the thread-less ones together, then the others with
         a savepoint per cron. Returns crons seen. The runs created are appended to `fired` for the caller to log
-        (`events.cron_fired`); without it they are logged here, after the commit."""
+        (`events.cron_fired`); without it they are logged here, after the commit. `hint`: send the RUNS hint for
+        the runs fired together (False: the caller sends one for all its batches)."""
         now = self.ctx.clock.now()
         self.last_tick = now
         created: list[tuple[Record | None, Cancels]] = []
@@ -166,7 +217,7 @@ class CronScheduler:
                     log.exception("cron %s: firing failed", cron["cron_id"])
                     async with conn.begin_nested():
                         await self._record_failure(conn, cron, now, exc)
-        if together_runs:
+        if together_runs and hint:
             # One wake-up for the whole batch: the producer claims whatever is due when woken, so a hint per run
             # (on PostgreSQL a NOTIFY per run, delivered to every replica) would only repeat it.
             await self.ctx.notifier.notify(notify.RUNS, together_runs[-1]["run_id"])
@@ -214,7 +265,9 @@ class CronScheduler:
         moves = [(c["cron_id"], c["next_run_date"], plans[c["cron_id"]].next_run_date) for c in due]
         ours = await crons.advance_many(conn, moves, self.ctx.dialect)
         known: dict[str, Record | None] = {}
-        on_threads = await threads.metadata_many(conn, list({c["thread_id"] for c in due if c["thread_id"]}))
+        on_threads = await bulk.select_by_keys(
+            conn, tables.threads, "thread_id", sorted({c["thread_id"] for c in due if c["thread_id"]}), ("metadata",)
+        )
         busy: set[str] = set()
         named: dict[str, dict[str, Any]] = {}
         new_threads: list[Record] = []
@@ -272,8 +325,9 @@ class CronScheduler:
                 fires.append(fire_row(cron, slot, "created", run["run_id"], None))
         dialect = self.ctx.dialect
         await bulk.insert_rows(conn, tables.threads, new_threads, dialect)
-        await threads.mark_busy(conn, sorted(busy), now)
-        await threads.set_metadata_many(conn, named)
+        busy_now = {"status": "busy", "updated_at": now}
+        await bulk.update_by_keys(conn, tables.threads, "thread_id", sorted(busy), busy_now)
+        await bulk.update_rows(conn, tables.threads, "thread_id", {t: {"metadata": m} for t, m in named.items()})
         await bulk.insert_rows(conn, tables.runs, new_runs, dialect)
         await bulk.insert_rows(conn, tables.cron_fires, fires, dialect)
         for f in fires:
