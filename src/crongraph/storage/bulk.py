@@ -85,6 +85,11 @@ _PLAIN = String | Integer | Boolean
 _RECORDSET: dict[tuple[int, str, tuple[str, ...]], tuple[str, tuple[str, ...]] | None] = {}
 
 
+def _json_null(kind: Any) -> bool:
+    """Whether SQLAlchemy stores None in a column of this type as JSON null (a JSON column not `none_as_null`)."""
+    return isinstance(kind, JSON) and not kind.none_as_null
+
+
 def _recordset_plan(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, tuple[str, ...]] | None:
     """PostgreSQL: `INSERT ... SELECT ... FROM jsonb_to_recordset(%s::jsonb)`, the whole batch one JSON document
     serialized by orjson in one call (psycopg's array dumpers spend Python time on every element, several times
@@ -106,8 +111,7 @@ def _recordset_plan(table: Table, columns: tuple[str, ...], dialect: Dialect) ->
             compiled = kind.compile(dialect=dialect)
             # SQLAlchemy binds None in a JSON column as JSON null (unless the column asks for SQL NULL), which
             # jsonb_to_recordset reads as SQL NULL.
-            json_null = isinstance(kind, JSON) and not kind.none_as_null
-            selected.append(f"COALESCE(x.{column}, 'null'::{compiled})" if json_null else f"x.{column}")
+            selected.append(f"COALESCE(x.{column}, 'null'::{compiled})" if _json_null(kind) else f"x.{column}")
             fields.append(f"{column} {compiled}")
         sql = (
             f"INSERT INTO {table.name} ({', '.join(quote(name) for name in columns)}) SELECT {', '.join(selected)} "
@@ -270,7 +274,7 @@ async def update_rows(conn: AsyncConnection, table: Table, key: str, changes: di
                 f"{quote(c)} = "
                 + (
                     f"COALESCE(x.{quote(c)}, 'null'::{kinds[c].compile(dialect=dialect)})"
-                    if isinstance(kinds[c], JSON) and not kinds[c].none_as_null
+                    if _json_null(kinds[c])
                     else f"x.{quote(c)}"
                 )
                 for c in columns
