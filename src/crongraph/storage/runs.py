@@ -59,6 +59,20 @@ async def insert_many(conn: AsyncConnection, rows: list[Record]) -> None:
 UNCLAIMED = {"status": "pending", "lease_owner": None, "lease_token": None, "lease_expires_at": None, "attempt": 0}
 
 
+def _claimed_unless(busy: Any) -> list[Any]:
+    """A run row's columns from parameters `p_<column>` (the claim's values), each claim column taking its
+    unclaimed value instead when `busy` (a run of the thread is pending or running)."""
+    values = []
+    for column in runs.c:
+        given: Any = bindparam(f"p_{column.name}", type_=column.type)
+        if column.name in UNCLAIMED:
+            unclaimed = UNCLAIMED[column.name]
+            fallback = literal(unclaimed, type_=column.type) if unclaimed is not None else None
+            given = case((busy, fallback), else_=given).label(column.name)
+        values.append(given)
+    return values
+
+
 @functools.cache
 def _insert_claimed_unless_busy() -> Any:
     """INSERT ... SELECT of one run row (parameters `p_<column>`, with the claim's values), which goes in with the
@@ -66,15 +80,7 @@ def _insert_claimed_unless_busy() -> Any:
     busy = select(
         exists().where(runs.c.thread_id == bindparam("p_thread_id"), runs.c.status.in_(INFLIGHT)).label("busy")
     ).subquery("thread_runs")
-    values = []
-    for column in runs.c:
-        given: Any = bindparam(f"p_{column.name}", type_=column.type)
-        if column.name in UNCLAIMED:
-            unclaimed = UNCLAIMED[column.name]
-            fallback = literal(unclaimed, type_=column.type) if unclaimed is not None else None
-            given = case((busy.c.busy, fallback), else_=given).label(column.name)
-        values.append(given)
-    chosen = select(*values).select_from(busy)
+    chosen = select(*_claimed_unless(busy.c.busy)).select_from(busy)
     return insert(runs).from_select([c.name for c in runs.c], chosen).returning(runs.c.status)
 
 
@@ -132,17 +138,9 @@ def _create_on_thread_statement(require_idle: bool, visible: Match | None) -> An
         .returning(_thread_has_inflight().label("busy"))
         .cte("marked")
     )
-    values = []
-    for column in runs.c:
-        given: Any = bindparam(f"p_{column.name}", type_=column.type)
-        if column.name in UNCLAIMED:
-            unclaimed = UNCLAIMED[column.name]
-            fallback = literal(unclaimed, type_=column.type) if unclaimed is not None else None
-            given = case((marked.c.busy, fallback), else_=given).label(column.name)
-        values.append(given)
     inserted = (
         insert(runs)
-        .from_select([c.name for c in runs.c], select(*values).select_from(marked))
+        .from_select([c.name for c in runs.c], select(*_claimed_unless(marked.c.busy)).select_from(marked))
         .returning(runs.c.status)
         .cte("inserted")
     )
