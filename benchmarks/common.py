@@ -333,3 +333,21 @@ def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.2f}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def execution_note(url: str) -> str:
+    """What the header line says about how the server executes runs: its execution workers (`--exec-workers`,
+    from /metrics?format=json) or one process; empty for a server that does not say (not crongraph)."""
+    import httpx
+
+    try:
+        workers = httpx.get(f"{url}/metrics", params={"format": "json"}, timeout=5).json()["workers"]
+    except Exception:
+        return ""
+    exec_workers = workers.get("exec_workers") if isinstance(workers, dict) else None
+    if not exec_workers:
+        return f" [one process, {workers.get('total', '?')} worker slots]" if isinstance(workers, dict) else ""
+    return (
+        f" [execution workers: {exec_workers.get('alive')} alive of {exec_workers.get('configured')} configured,"
+        f" {workers.get('processes')} processes, {workers.get('total')} worker slots]"
+    )

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from common import (
     LOCAL_PID,
     ROOT,
@@ -36,12 +37,14 @@ from common import (
     backend,
     compare,
     cpu_seconds,
+    execution_note,
     parser,
     pct,
     rss_mb,
     server,
     summary,
     targets,
+    tree_cpu_seconds,
 )
 from langgraph_sdk import get_client
 
@@ -51,6 +54,16 @@ JS_DIR = ROOT / "benchmarks" / "js"
 def at_instant(when: datetime) -> str:
     """A six-field schedule (the sixth field is seconds) that fires once a year, at `when` (UTC)."""
     return f"{when.minute} {when.hour} {when.day} {when.month} * {when.second}"
+
+
+async def again(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """`call(*args, **kwargs)`, once more if the connection failed: connections left idle in the client's pool while
+    a burst drains (it polls on one) are closed by the server's keep-alive timeout, and on a stalled machine httpx
+    may reuse one before it sees the close. Only for calls that may be repeated (reads, a thread created)."""
+    try:
+        return await call(*args, **kwargs)
+    except httpx.TransportError:
+        return await call(*args, **kwargs)
 
 
 async def burst(
@@ -64,7 +77,15 @@ async def burst(
     """N crons on threads, all due at one instant: their figures (fire delay, created within, finished after the
     slot, runs.wait on another thread during the burst against idle; with a local `target`, the server's CPU per
     cron fire, from the slot until all runs finished); printed unless `quiet`."""
-    threads = await asyncio.gather(*(client.threads.create() for _ in range(n)))
+    sem = asyncio.Semaphore(32)
+
+    async def new_thread() -> dict[str, Any]:
+        async with sem:
+            return await again(client.threads.create)  # type: ignore[no-any-return]
+
+    # Bounded: 10,000 requests gathered at once make httpx's pool scan its whole queue for every request (the
+    # client then spends minutes at 100% CPU before the first cron exists).
+    threads = await asyncio.gather(*(new_thread() for _ in range(n)))
     idle_thread = (await client.threads.create())["thread_id"]
     idle = []
     for _ in range(30):
@@ -74,7 +95,6 @@ async def burst(
     # Time to create the crons (the Python SDK does ~500/s on a quiet machine, a fifth of that on a busy one).
     lead = timedelta(seconds=lead_seconds or max(6.0, n / 150))
     slot = (datetime.now(UTC) + lead).replace(microsecond=0) + timedelta(seconds=1)
-    sem = asyncio.Semaphore(32)
 
     async def make(thread: dict[str, Any]) -> dict[str, Any]:
         async with sem:
@@ -87,6 +107,8 @@ async def burst(
     assert now < slot, f"creating {n} crons took too long; slot already passed (give a longer --lead)"
     await asyncio.sleep((slot - now).total_seconds() - 0.05)
     probe = Probe(target) if target is not None and target.pid else None
+    # With execution workers (CRONGRAPH_EXEC_WORKERS) the runs execute in child processes: count theirs too.
+    tree_before = tree_cpu_seconds(target.pid) if target is not None and target.pid else None
 
     during: list[float] = []
     for _ in range(40):
@@ -96,21 +118,29 @@ async def burst(
         if time.perf_counter() - t0 > 5:
             break
 
+    async def last_run(cron: dict[str, Any]) -> list[dict[str, Any]]:
+        async with sem:
+            return await again(client.runs.list, cron["thread_id"], limit=1)  # type: ignore[no-any-return]
+
     async def runs_of(cron: dict[str, Any]) -> list[dict[str, Any]]:
         async with sem:
-            return await client.http.get(f"/runs/crons/{cron['cron_id']}/runs")  # type: ignore[no-any-return]
+            return await again(client.http.get, f"/runs/crons/{cron['cron_id']}/runs")  # type: ignore[no-any-return]
 
     # Wait on the queue's depth (one cheap request a tenth of a second: polling every run would cost the server as
     # much as the runs), then read every run; the finish time is the runs' own, from the server.
     while True:
         queued = (await client.http.get("/metrics", params={"format": "json"}))["runs"]
         if queued["pending"] + queued["running"] == 0:
-            results = await asyncio.gather(*(client.runs.list(c["thread_id"], limit=1) for c in crons))
+            results = await asyncio.gather(*(last_run(c) for c in crons))
             done = [r[0] for r in results if r and r[0]["status"] in ("success", "error")]
             if len(done) == n:
                 break
         await asyncio.sleep(0.1)
     cpu = probe.per(n) if probe is not None else {}
+    if tree_before is not None and target is not None and target.pid:
+        with_workers = (tree_cpu_seconds(target.pid) - tree_before) / n * 1000
+        if with_workers > cpu.get("crongraph CPU ms", 0.0) * 1.02:
+            cpu["crongraph CPU ms, execution workers included"] = with_workers
     finished = max(datetime.fromisoformat(r["updated_at"]) for r in done)
     history = await asyncio.gather(*(runs_of(c) for c in crons))
     delays = [h[0]["delay_ms"] for h in history]
@@ -130,7 +160,7 @@ async def burst(
             print(f"{'':34} {name} per cron fire (slot to all finished): {value:.2f}")
     # In bounded waves: gathering 10,000 requests at once makes httpx's pool scan its queue for every request.
     for i in range(0, len(crons), 200):
-        await asyncio.gather(*(client.crons.delete(c["cron_id"]) for c in crons[i : i + 200]))
+        await asyncio.gather(*(again(client.crons.delete, c["cron_id"]) for c in crons[i : i + 200]))
     return {
         f"{n} burst: fire delay p99 ms": pct(delays, 0.99),
         f"{n} burst: all created within s": max(delays) / 1000,
@@ -261,11 +291,11 @@ def run() -> None:
     if args.compare:
         with targets(args.compare, args.assistant) as found:
             for t in found:
-                print(f"server: {t.name} = {t.url} (graph {t.assistant})")
+                print(f"server: {t.name} = {t.url} (graph {t.assistant})" + execution_note(t.url))
             asyncio.run(side_by_side(found, args))
         return
     with server(args.url, **backend(args)) as url:
-        print(f"server: {url}")
+        print(f"server: {url}" + execution_note(url))
         asyncio.run(main(url, args, LOCAL_PID.get(url)))
 
 

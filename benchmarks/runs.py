@@ -27,6 +27,7 @@ from common import (
     Target,
     backend,
     compare,
+    execution_note,
     parser,
     server_target,
     summary,
@@ -104,8 +105,16 @@ async def drain(client: Any, assistant: str, backlog: int, pid: int | None) -> t
     """Queue `backlog` background runs that all become claimable at one instant (after_seconds), so the drain is
     measured on its own, not mixed with the creating. (seconds to queue, seconds to drain, runs not successful,
     server CPU ms per run or None)."""
-    threads = await asyncio.gather(*(client.threads.create() for _ in range(backlog)))
+    # At most 32 requests in flight: gathering thousands at once makes httpx's pool rescan its whole queue for every
+    # request, and the client, not the server, becomes what is measured.
     sem = asyncio.Semaphore(32)
+
+    async def new_thread() -> dict[str, Any]:
+        async with sem:
+            thread: dict[str, Any] = await client.threads.create()
+            return thread
+
+    threads = await asyncio.gather(*(new_thread() for _ in range(backlog)))
     lead = max(5.0, backlog / 150)
     due = time.time() + lead
 
@@ -225,11 +234,15 @@ def main() -> None:
     if args.compare:
         with targets(args.compare, args.assistant, **extra) as found:
             for t in found:
-                print(f"server: {t.name} = {t.url} (graph {t.assistant})" + (" (custom auth)" if args.auth else ""))
+                print(
+                    f"server: {t.name} = {t.url} (graph {t.assistant})"
+                    + (" (custom auth)" if args.auth else "")
+                    + execution_note(t.url)
+                )
             asyncio.run(side_by_side(found, args.n, args.backlog, args.rounds, token))
         return
     with server_target(args.url, args.assistant, **backend(args), **({} if args.url else extra)) as target:
-        print(f"server: {target.url}" + (" (custom auth)" if args.auth else ""))
+        print(f"server: {target.url}" + (" (custom auth)" if args.auth else "") + execution_note(target.url))
         asyncio.run(measure(target, args.n, args.backlog, token))
 
 

@@ -84,14 +84,15 @@ def _project(settings: Settings, explicit: bool, dev: bool) -> ProjectConfig:
 
 def _server_args(parser: argparse.ArgumentParser, dev: bool) -> None:
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default 2024)")
+    # Numbers are parsed by Settings, not argparse: a bad value is then one line naming it and the allowed range,
+    # as for the CRONGRAPH_ variable, instead of argparse's usage text.
+    parser.add_argument("--port", help="port to listen on (default 2024)")
     parser.add_argument("--config", type=Path, help="langgraph.json (default ./langgraph.json)")
     parser.add_argument("--db", type=Path, dest="data_dir", help="folder for the SQLite files (default ./.crongraph)")
     parser.add_argument("--database-url", help="postgresql://… to use PostgreSQL instead of SQLite")
-    parser.add_argument("--workers", type=int, help="runs executing at once (default 8)")
+    parser.add_argument("--workers", help="runs executing at once (default 8)")
     parser.add_argument(
         "--exec-workers",
-        type=int,
         help="child processes executing runs beside the server, each with --workers slots (default 0; SQLite only)",
     )
     parser.add_argument("--no-scheduler", action="store_true", help="do not fire crons in this process")
@@ -139,14 +140,41 @@ def _settings(args: argparse.Namespace, dev: bool) -> Settings:
 
 
 def _setting_errors(exc: ValidationError, args: argparse.Namespace) -> list[str]:
-    """One line per bad setting, under the name the user gave it (flag or CRONGRAPH_ variable)."""
+    """One line per bad setting, under the name the user gave it (flag or CRONGRAPH_ variable), with the values
+    a number may take."""
     lines = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else "?"
         flag = _FLAGS.get(field)
         name = flag if flag and getattr(args, field, None) is not None else f"CRONGRAPH_{field.upper()}"
-        lines.append(f"crongraph: {name}={error.get('input')!s}: {error['msg']}")
+        allowed = _allowed(field)
+        lines.append(
+            f"crongraph: {name}={error.get('input')!s}: {error['msg']}" + (f"; allowed: {allowed}" if allowed else "")
+        )
     return lines
+
+
+def _allowed(field: str) -> str:
+    """What a numeric setting accepts, from its declared bounds: "an integer from 0 to 64", "a number > 0";
+    empty for other settings."""
+    from crongraph.settings import Settings
+
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return ""
+    if info.annotation is int:
+        kind = "an integer"
+    elif info.annotation is float:
+        kind = "a number"
+    else:
+        return ""
+    bounds = {k: getattr(m, k) for m in info.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
+    if "ge" in bounds and "le" in bounds:
+        return f"{kind} from {bounds['ge']} to {bounds['le']}"
+    parts = [
+        f"{symbol} {bounds[k]}" for k, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if k in bounds
+    ]
+    return f"{kind} {' and '.join(parts)}" if parts else kind
 
 
 def _startup_failure(exc: BaseException, settings: Settings) -> str:
@@ -178,7 +206,9 @@ def _startup_failure(exc: BaseException, settings: Settings) -> str:
     return f"could not start: {type(exc).__name__}: {first}\n  Run with CRONGRAPH_LOG_LEVEL=debug for the traceback."
 
 
-def _banner(settings: Settings, project: ProjectConfig, graph_ids: list[str], dev: bool) -> list[str]:
+def _banner(
+    settings: Settings, project: ProjectConfig, graph_ids: list[str], dev: bool, exec_pids: list[int] | None = None
+) -> list[str]:
     url = f"http://{settings.host}:{settings.port}{project.http.mount_prefix or ''}"
     data = settings.resolved_database_url if settings.is_postgres else f"{settings.data_dir.resolve()}/"
     source = str(project.path) if project.path else "bundled example (no langgraph.json here)"
@@ -195,6 +225,7 @@ def _banner(settings: Settings, project: ProjectConfig, graph_ids: list[str], de
         *([] if project.http.disable_runs else [f"  Crons:   {url}/dashboard   (the cron dashboard, in your browser)"]),
         f"  Graphs:  {', '.join(graph_ids)}   from {source}",
         f"  Data:    {_redact(data)}",
+        *([_workers_line(settings, exec_pids)] if settings.exec_workers else []),
         *(
             [f"  Auth:    {project.auth.path} (every API request needs credentials; /ok and /docs stay public)"]
             if authenticating and project.auth
@@ -209,6 +240,19 @@ def _banner(settings: Settings, project: ProjectConfig, graph_ids: list[str], de
     lines += [f"  Note:    {note}" for note in project.notes]
     lines += [f"  WARNING: {warning}" for warning in project.warnings]
     return lines
+
+
+def _workers_line(settings: Settings, pids: list[int] | None) -> str:
+    """The banner's line on execution workers: how many, their pids, and the slots they add."""
+    count = settings.exec_workers
+    alive = sorted(pids or [])
+    started = f"pid{'s' if len(alive) != 1 else ''} {', '.join(map(str, alive))}" if alive else "none started"
+    if alive and len(alive) < count:
+        started += f"; {count - len(alive)} not running"
+    return (
+        f"  Workers: {count} execution worker process{'es' if count != 1 else ''} ({started}), "
+        f"{settings.workers} run slots each beside the server's {settings.workers}"
+    )
 
 
 def _serve(args: argparse.Namespace, dev: bool) -> int:
@@ -275,7 +319,9 @@ def _run(settings: Settings, project: ProjectConfig, graph_ids: list[str], runti
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
-                print("\n".join(_banner(settings, project, graph_ids, dev)), flush=True)
+                exec_workers = getattr(runtime, "exec_workers", None)
+                pids = exec_workers.pids if exec_workers is not None else None
+                print("\n".join(_banner(settings, project, graph_ids, dev, pids)), flush=True)
                 if record:
                     server_file.record(settings.data_dir, url)
 

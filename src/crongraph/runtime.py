@@ -22,6 +22,7 @@ from crongraph.queue.executor import Executor
 from crongraph.queue.producer import RunQueue
 from crongraph.queue.reaper import Reaper
 from crongraph.queue.webhooks import WebhookSender
+from crongraph.queue.workers import write_lock
 from crongraph.scheduler.scheduler import CronScheduler
 from crongraph.services.assistants import AssistantService
 from crongraph.services.context import ServiceContext
@@ -86,7 +87,8 @@ class Runtime:
             )
         if not settings.is_postgres:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.resolved_database_url)
+        # With execution workers, one writer at a time across the processes without SQLite's sleeping busy handler.
+        self.db = Database(settings.resolved_database_url, writer_guard=write_lock.for_settings(settings))
         await self.db.migrate()
         if settings.is_postgres:
             self._persistence = await open_postgres(self.db.url, self._store_options)
@@ -197,8 +199,10 @@ class Runtime:
             notifier,
             self.broker,
             self.executor.finished_hooks,
+            queue=self.queue,  # interactive first across processes
         )
         await self.exec_workers.start()
+        self.reaper.describe_owner = self.exec_workers.describe_owner  # WorkerLost names the worker and its pid
 
     def _postgres_notifier(self) -> Notifier:
         from crongraph.notify.postgres import PostgresNotifier

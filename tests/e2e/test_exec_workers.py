@@ -37,6 +37,7 @@ GRAPH = textwrap.dedent(
         log: str
         delay: float
         gate: str
+        log_end: bool
         pid: int
         steps: int
 
@@ -49,6 +50,9 @@ GRAPH = textwrap.dedent(
             await asyncio.sleep(state["delay"])
         while state.get("gate") and not os.path.exists(state["gate"]):
             await asyncio.sleep(0.01)
+        if state.get("log_end"):
+            with open(state["log"], "a") as f:
+                f.write(f"{state.get('tag', '')}-end {os.getpid()}\\n")
         return {"pid": os.getpid(), "steps": state.get("steps", 0) + 1}
 
 
@@ -142,6 +146,15 @@ async def test_waiters_and_streams_see_a_workers_run(one_worker: ServerProcess, 
         assert state["values"]["steps"] == 3
 
 
+async def test_banner_names_the_workers(one_worker: ServerProcess, busy_parent: dict[str, Any]) -> None:
+    async with sdk_client(one_worker.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        worker = (await client.runs.wait(thread, "work", input={"tag": "banner"}))["pid"]
+    assert worker != busy_parent["parent"]
+    banner = [line for line in one_worker.log().splitlines() if line.strip().startswith("Workers:")]
+    assert banner == [f"  Workers: 1 execution worker process (pid {worker}), 1 run slots each beside the server's 1"]
+
+
 async def test_thread_stream_carries_a_workers_run(one_worker: ServerProcess, busy_parent: dict[str, Any]) -> None:
     async with sdk_client(one_worker.url) as client:
         thread = (await client.threads.create())["thread_id"]
@@ -230,6 +243,9 @@ async def test_metrics_count_a_workers_runs(one_worker: ServerProcess, busy_pare
         await eventually(counted, what="/metrics to count the worker's runs")
         workers = (await raw.get("/metrics", params={"format": "json"})).json()["workers"]
         assert workers["processes"] == 2 and workers["total"] == 2 and workers["exec_workers"]["alive"] == 1
+        text = (await raw.get("/metrics")).text
+        assert re.search(r"^crongraph_exec_workers 1\.0$", text, re.MULTILINE), text
+        assert re.search(r"^crongraph_exec_workers_alive 1\.0$", text, re.MULTILINE), text
 
 
 async def test_killed_worker_runs_end_worker_lost_and_it_comes_back(
@@ -246,6 +262,10 @@ async def test_killed_worker_runs_end_worker_lost_and_it_comes_back(
         await asyncio.wait_for(client.runs.join(thread, run["run_id"]), timeout=60)
         ended = await client.runs.get(thread, run["run_id"])
         assert ended["status"] == "error" and ended["error"]["error"] == "WorkerLost", ended
+        # It says what happened: a worker process died, which one, and how.
+        message = ended["error"]["message"]
+        assert f"execution worker process executing this run (worker 0, pid {worker}) died" in message, message
+        assert "SIGKILL" in message, message
         # Restarted: the next run executes, in a new worker process.
         again = await asyncio.wait_for(
             client.runs.wait(thread, "work", input={"tag": "reborn", "delay": 0}), timeout=120
@@ -289,6 +309,59 @@ async def test_drain_executes_each_run_once(two_workers: ServerProcess, tmp_path
     assert len(Counter(lines[1::2])) == 3
 
 
+async def test_interactive_work_in_the_server_throttles_background_in_workers(
+    two_workers: ServerProcess, tmp_path: Path
+) -> None:
+    """While a client's run executes in the server, each process starts at most one background run (cron runs),
+    as the server alone would: the workers are told the server has interactive work (queue/producer.py).
+
+    The client's run waits at a gate and notes its end in the log; the background runs wait at another gate. Until
+    the client's run ended, no process may have started a second background run; afterwards the rest start."""
+    assert two_workers.process is not None
+    log, gate, background_gate = tmp_path / "runs.log", tmp_path / "interactive-gate", tmp_path / "background-gate"
+    count = 5
+
+    def lines() -> list[tuple[str, int]]:
+        text = log.read_text() if log.exists() else ""
+        return [(tag, int(pid)) for tag, pid in (line.split() for line in text.splitlines())]
+
+    def background_started(at_least: int) -> Callable[[], Any]:
+        async def check() -> int | None:
+            n = sum(1 for tag, _ in await asyncio.to_thread(lines) if tag == "bg")
+            return n if n >= at_least else None
+
+        return check
+
+    async with sdk_client(two_workers.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        interactive = await client.runs.create(
+            thread, "work", input={"tag": "client", "log": str(log), "gate": str(gate), "log_end": True}
+        )
+        pid = await eventually(started(log, "client"), within=60, what="the client's run to start")
+        assert pid == two_workers.process.pid, "the client's run should be handed to the server at creation"
+        cron = await client.crons.create(
+            "work",
+            schedule="0 9 1 1 *",
+            input={"tag": "bg", "log": str(log), "gate": str(background_gate)},
+            on_run_completed="keep",  # its runs' threads stay, to be joined
+        )
+        triggered = [await client.http.post(f"/runs/crons/{cron['cron_id']}/trigger", json={}) for _ in range(count)]
+        # Each process wakes on the runs' creation and starts what it may: one each (without the hint, a worker
+        # would start up to three). Then the client's run ends, and the remaining background runs start.
+        await eventually(background_started(2), within=60, what="background runs to start in two processes")
+        gate.touch()
+        await client.runs.join(thread, interactive["run_id"])
+        await eventually(background_started(count), within=120, what="the other background runs to start")
+        background_gate.touch()
+        for run in triggered:
+            await asyncio.wait_for(client.runs.join(run["thread_id"], run["run_id"]), 120)
+        await client.crons.delete(cron["cron_id"])
+    seen = lines()
+    end = seen.index(("client-end", pid))
+    before = Counter(p for tag, p in seen[:end] if tag == "bg")
+    assert before and max(before.values()) == 1, f"background runs started beside the client's run, by pid: {before}"
+
+
 def test_refused_on_postgres_and_validated(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -307,3 +380,34 @@ def test_refused_on_postgres_and_validated(tmp_path: Path) -> None:
     bad = serve(env={"CRONGRAPH_EXEC_WORKERS": "65"})
     assert bad.returncode == 2 and "CRONGRAPH_EXEC_WORKERS=65" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+    # Not a number, from the environment or the flag: one line naming the value and the allowed range.
+    for given, env, name in (
+        (("--exec-workers", "x"), None, "--exec-workers=x"),
+        ((), {"CRONGRAPH_EXEC_WORKERS": "x"}, "CRONGRAPH_EXEC_WORKERS=x"),
+    ):
+        not_a_number = serve(*given, env=env)
+        assert not_a_number.returncode == 2, not_a_number.stderr
+        assert not_a_number.stderr.strip().splitlines() == [
+            f"crongraph: {name}: Input should be a valid integer, unable to parse string as an integer; "
+            "allowed: an integer from 0 to 64"
+        ]
+
+
+def test_benchmark_header_says_workers_are_used(two_workers: ServerProcess) -> None:
+    """benchmarks/runs.py and crons.py print this after the server's URL."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_common", Path(__file__).parents[2] / "benchmarks" / "common.py"
+    )
+    assert spec is not None and spec.loader is not None
+    common = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = common  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(common)
+    finally:
+        del sys.modules[spec.name]
+    assert common.execution_note(two_workers.url) == (
+        " [execution workers: 2 alive of 2 configured, 3 processes, 12 worker slots]"
+    )

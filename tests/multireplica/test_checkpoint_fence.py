@@ -18,6 +18,7 @@ import pytest
 from langgraph.constants import ERROR
 from langgraph.graph import START, StateGraph
 
+from crongraph.graphs import postgres_saver
 from crongraph.graphs.persistence import Persistence, open_postgres
 from crongraph.graphs.postgres_saver import LeaseLost, PostgresSaver, _Recorder, merge
 from crongraph.graphs.sqlite_saver import DEFER_COMMITS
@@ -230,10 +231,15 @@ async def test_writes_of_one_loop_iteration_share_a_statement_each_behind_its_ow
     with psycopg.connect(url, autocommit=True) as conn:
         versions = conn.execute("SELECT version FROM checkpoint_blobs WHERE thread_id = %s ORDER BY 1", (thread_id,))
         assert [row[0] for row in versions.fetchall()] == ["1", "2"]
-    # Two writes of the same row in one iteration cannot share an INSERT: each goes again on its own.
+    # Two upserts of the same row by one run share the statement, the last kept, as one after the other would.
     same = await asyncio.gather(saver._write(recorded("4"), live), saver._write(recorded("4"), live))
-    assert list(same) == [None, None] and alone == [live, live]
+    assert list(same) == [None, None] and alone == []
     assert _counts(url, thread_id) == (0, 3, 0)
+    # By a run and an unfenced write (either may be refused without the other), they cannot share an INSERT: the
+    # statement fails and each goes again on its own.
+    apart = await asyncio.gather(saver._write(recorded("5"), live), saver._write(recorded("5"), None))
+    assert list(apart) == [None, None] and alone == [live, None]
+    assert _counts(url, thread_id) == (0, 4, 0)
 
 
 async def test_a_runs_deferred_writes_are_committed_by_commit_pending_and_read_back_before(setup: Setup) -> None:
@@ -268,3 +274,43 @@ async def test_a_runs_deferred_writes_are_committed_by_commit_pending_and_read_b
         DEFER_COMMITS.reset(deferred)
     await saver.commit_pending()
     assert _counts(url, thread_id)[0] == 3
+
+
+async def test_a_runs_deferred_writes_linger_and_go_in_one_statement_when_needed(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, persistence, thread_id, running_run = setup
+    saver = persistence.checkpointer
+    assert isinstance(saver, PostgresSaver)
+    # However slow the machine, the writes wait for someone to need them (here: commit_pending).
+    monkeypatch.setattr(postgres_saver, "LINGER", 3600.0)
+    sent: list[int] = []
+    execute = saver._execute_merged
+
+    async def counted(sql: str, params: list[Any]) -> set[str]:
+        sent.append(len(params))
+        return await execute(sql, params)
+
+    monkeypatch.setattr(saver, "_execute_merged", counted)
+    run_id = await running_run()
+    config = {"configurable": {"thread_id": thread_id, "run_id": run_id}}
+    deferred = DEFER_COMMITS.set(True)
+    try:
+        await _graph(persistence).ainvoke({"items": ["a"], "count": 0}, config)
+    finally:
+        DEFER_COMMITS.reset(deferred)
+    assert sent == [] and _counts(url, thread_id) == (0, 0, 0)
+    await saver.commit_pending()
+    assert len(sent) == 1  # the checkpoints and writes of the whole run, one statement
+    assert _counts(url, thread_id)[0] == 3
+    # A read needs them too: it does not wait for the linger either.
+    _end_run(url, run_id)
+    config = {"configurable": {"thread_id": thread_id, "run_id": await running_run()}}
+    deferred = DEFER_COMMITS.set(True)
+    try:
+        await _graph(persistence).ainvoke({"items": ["b"], "count": 5}, config)
+    finally:
+        DEFER_COMMITS.reset(deferred)
+    assert len(sent) == 1
+    state = await _graph(persistence).aget_state({"configurable": {"thread_id": thread_id}})
+    assert state.values["count"] == 6 and len(sent) == 2

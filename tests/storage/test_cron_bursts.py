@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select
 
 from crongraph.clock import FakeClock
 from crongraph.graphs.config import load
 from crongraph.graphs.registry import GraphRegistry
 from crongraph.ids import system_assistant_id
+from crongraph.observability import events
 from crongraph.runtime import Runtime
 from crongraph.scheduler.scheduler import BATCH, LOCKED_RETRY
 from crongraph.settings import Settings
@@ -176,6 +178,51 @@ async def test_the_finished_hook_records_runs_ended_in_one_turn_together(rt: Run
     for cron in crons:
         assert [f["run_status"] for f in await fire_log(rt, cron["cron_id"])] == ["success"]
     assert rt.cron_guards.stats()["runs_ended"] == 30
+
+
+async def test_runs_ending_over_several_turns_are_recorded_in_one_transaction(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a burst, runs end a few per turn of the event loop: the recording waits ENDED_LINGER for more instead of
+    writing a transaction per turn."""
+    crons = [
+        await rt.crons.create(None, {"assistant_id": "echo", "schedule": "* * * * *", "on_run_completed": "keep"})
+        for _ in range(12)
+    ]
+    await fire(rt, START + timedelta(minutes=1))
+    runs = [(await cron_runs(rt, c["cron_id"]))[0] for c in crons]
+    batches: list[int] = []
+    recorded = asyncio.Event()
+    record = rt.cron_guards.runs_ended
+
+    async def counted(ended: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        batches.append(len(ended))
+        recorded.set()
+        result: list[dict[str, Any] | None] = await record(ended)
+        return result
+
+    monkeypatch.setattr(rt.cron_guards, "runs_ended", counted)
+    for run in runs:  # three runs a turn, four turns
+        rt.cron_guards.on_run_finished({**run, "status": "success", "usage": None, "ended_at": START})
+        if len(rt.cron_guards._ended) % 3 == 0:
+            await asyncio.sleep(0)
+    await asyncio.wait_for(recorded.wait(), 30)
+    await rt.cron_guards.stop()
+    assert batches == [12]
+    for cron in crons:
+        assert [f["run_status"] for f in await fire_log(rt, cron["cron_id"])] == ["success"]
+
+
+async def test_a_large_tick_logs_one_summary_line_at_info(rt: Runtime) -> None:
+    crons = [
+        await rt.crons.create(None, {"assistant_id": "echo", "schedule": "* * * * *", "on_run_completed": "keep"})
+        for _ in range(events.FIRED_LOG_EACH + 5)
+    ]
+    with structlog.testing.capture_logs() as logged:
+        await fire(rt, START + timedelta(minutes=1))
+    info = [(e["event"], e.get("count")) for e in logged if e["log_level"] == "info"]
+    assert info == [("cron.fired_many", len(crons))]
+    assert rt.scheduler.stats()["fired"] == len(crons)
 
 
 async def test_a_replica_finding_every_due_cron_locked_looks_again_shortly_instead_of_spinning(rt: Runtime) -> None:

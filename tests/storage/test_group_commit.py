@@ -111,3 +111,22 @@ async def test_a_write_alone_goes_as_its_one_statement_form_on_postgresql(db: Da
     got = await asyncio.gather(group.run(_insert(three, []), alone(three, True)), group.run(_insert(new_id(), [])))
     assert got[0] == three and flushed == ["checkpoints"]
     assert await _stored(db, [one, two, three]) == {one, two, three}
+
+
+async def test_a_shared_transaction_runs_keyed_writes_in_key_order(db: Database) -> None:
+    # Lease renewal locks runs in run id order (storage/runs.renew_many); grouped outcomes, keyed by run id, take
+    # them in the same order, so the two cannot deadlock.
+    group = GroupCommit(db)
+    order: list[str] = []
+
+    def body(name: str) -> Any:
+        async def write(conn: AsyncConnection) -> str:
+            order.append(name)
+            return name
+
+        return write
+
+    submitted = [("c", "k3"), ("a", "k1"), ("free", None), ("b", "k2")]
+    results = await asyncio.gather(*(group.run(body(name), key=key) for name, key in submitted))
+    assert results == ["c", "a", "free", "b"]  # each caller gets its own result
+    assert order == ["free", "a", "b", "c"]

@@ -38,6 +38,8 @@ async def test_a_claim_walks_the_queue_in_order(db: Database, interactive: bool)
     plan = await _plan(db, runs._claim_statement(interactive, "sqlite"), params)
     assert "ix_runs_queue" in plan, plan
     assert "TEMP B-TREE" not in plan, plan  # a sort means every due run was read first
+    # The rows chosen are then updated by key, not found by scanning the pending runs for them.
+    assert plan.splitlines()[0].startswith("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (run_id=?)"), plan
     await db.dispose()
 
 

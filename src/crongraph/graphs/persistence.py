@@ -178,6 +178,8 @@ async def open_postgres(url: str, options: StoreOptions | None = None) -> Persis
         await pool.open()
         stack.push_async_callback(pool.close)
         saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        # Before the pool closes (the stack unwinds last in, first out): the writes still lingering are sent.
+        stack.push_async_callback(saver.wait_sent)
         # With an index, the store's own migrations run CREATE EXTENSION vector (pgvector must be installed).
         store = VectorSyncedPostgresStore(pool, index=options.index, ttl=options.ttl)  # type: ignore[arg-type]
         # Replicas may start together: serialize the savers' own migrations. Not by waiting in pg_advisory_lock:

@@ -19,21 +19,24 @@ Cost: a checkpoint write is one statement, sent alone in autocommit: the fence, 
 task's writes) as data-modifying CTEs of one INSERT, with the rows as arrays (unnest). One statement is one
 transaction, so the share lock is held until the rows are committed and nothing needs BEGIN or COMMIT; where the
 writes went as five statements behind BEGIN and before COMMIT (one pipelined round trip each), PostgreSQL now
-parses, plans and commits one. LangGraph's own aput/aput_writes still decide what is written (which channels go
-to blobs, the metadata, upsert or insert of writes): they run against a recording cursor, and what they recorded
-is merged. A statement the merge does not know (a newer LangGraph) is sent as LangGraph wrote it, in a pipelined
-transaction behind the fence statement (_FENCE, which fails in SQL: with no running row to lock it divides by
-zero, so the inserts after it are never applied).
+parses, plans and commits one. LangGraph's own write methods still decide what is written (which channels go
+to blobs, the metadata, upsert or insert of writes): its synchronous put/put_writes (the same code as
+aput/aput_writes without their hop to a worker thread to serialize) run against a recording cursor, and what they
+recorded is merged. A statement the merge does not know (a newer LangGraph) is sent as LangGraph wrote it, in a
+pipelined transaction behind the fence statement (_FENCE, which fails in SQL: with no running row to lock it
+divides by zero, so the inserts after it are never applied).
 
-Batching: writes are sent by one flush at a time, in the order they were made; the writes made meanwhile (in the
-same event-loop iteration, or while the previous flush was on its way) go together as one statement: each keeps
-its own fence (its inserts select their rows only if its run's row is locked running) and the statement returns
-each fence's count, so a refused write refuses only itself. If the batched statement fails (two writes upserting
-the same row, say), each write is sent again on its own, so only a failing write sees its error.
+Batching: writes are sent by one flush at a time, in the order they were made; the writes made meanwhile (while
+the flush lingered, or while the previous one was on its way) go together as one statement, one INSERT per kind
+of row whatever the number of writes (so each shape is prepared once): each row carries its write's run, and is
+inserted only if that run's row is locked running by the statement's fence, which returns the runs it locked, so
+a refused write refuses only itself. If the batched statement fails (a run and an unfenced write upserting the
+same row, say), each write is sent again on its own, so only a failing write sees its error.
 
 Deferred writes, as on SQLite (sqlite_saver.py): a write made by a run (code in which `DEFER_COMMITS` is set: the
 executor sets it for the run's task) returns as soon as it is queued, so the run's next step does not wait for the
-round trip, and a trivial run's five writes go in two or three statements. The executor awaits `commit_pending()`
+round trip; a flush of deferred writes lingers up to LINGER unless someone needs them sooner, so a trivial run's
+five writes go in one statement, sent when its outcome is about to be written. The executor awaits `commit_pending()`
 before it commits any run's outcome, so a run is never recorded as ended before its checkpoints are; a crash can
 lose the last writes only of a run that is then reaped. A deferred write refused by its fence is dropped (the
 run's outcome is then refused by the lease token too); any other failure of one is raised by the next
@@ -46,14 +49,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, nullcontext
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.postgres import PostgresSaver as _SyncSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncCursor, errors
 from psycopg.rows import DictRow, dict_row
@@ -64,6 +67,11 @@ from crongraph.graphs.sqlite_saver import DEFER_COMMITS
 TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
 
 log = logging.getLogger("crongraph.checkpoints")
+
+# Longest a deferred write waits (seconds) for others to share its statement, unless someone waits for it sooner
+# (commit_pending before a run's outcome, a read, a write that is not deferred): only the visibility of a running
+# run's checkpoints to other connections is delayed, never a run's end.
+LINGER = 0.02
 
 
 class LeaseLost(RuntimeError):
@@ -76,9 +84,10 @@ _FENCE = (
     "WITH fence AS (SELECT 1 FROM runs WHERE run_id = %s AND status = 'running' FOR SHARE) "
     "SELECT 1 / (SELECT count(*) FROM fence)"
 )
-# The merged statement's fence: the row, share-locked until the statement's own commit; every insert selects its
-# rows only if it exists, and the statement returns whether it did.
-_FENCE_CTE = "fence AS (SELECT 1 FROM runs WHERE run_id = %s AND status = 'running' FOR SHARE)"
+# The merged statement's fence: the rows of the runs whose writes it carries, share-locked until the statement's own
+# commit (in the index's order, as lease renewal locks them); every insert selects a row only if it carries no run
+# or its run's row is locked here, and the statement returns the runs locked.
+_FENCE_CTE = "fence AS (SELECT run_id FROM runs WHERE run_id = ANY(%s::text[]) AND status = 'running' FOR SHARE)"
 # LangGraph's checkpoint statements: one row of placeholders, optionally an ON CONFLICT clause.
 _INSERT = re.compile(
     r"^\s*INSERT INTO (\w+) \(([\w\s,]+)\)\s*VALUES\s*\(([%s,\s]+)\)\s*(ON CONFLICT\b.*?)?;?\s*$",
@@ -133,82 +142,101 @@ class _Recorder:
         self.statements.append((query, [tuple(p) for p in params_seq]))
 
 
-# Set while LangGraph's write methods run: _cursor() then hands out this recorder instead of a connection.
-_recording: ContextVar[_Recorder | None] = ContextVar("crongraph_checkpoint_recording", default=None)
+class _Recording:
+    """The saver as LangGraph's synchronous put/put_writes see it: its own attributes and methods, and a cursor
+    that records into `recorder`. LangGraph's async aput/aput_writes do the same as those (what is written is
+    decided by the same code) but hop to a worker thread to serialize each write; a run's small writes cost less
+    serialized here, as on SQLite (sqlite_saver.py)."""
+
+    def __init__(self, saver: PostgresSaver, recorder: _Recorder) -> None:
+        self._saver = saver
+        self._recorder = recorder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._saver, name)
+
+    @contextmanager
+    def _cursor(self, *, pipeline: bool = False) -> Iterator[_SyncRecorder]:
+        yield _SyncRecorder(self._recorder)
+
+
+@dataclass
+class _SyncRecorder:
+    """_Recorder's synchronous face, for LangGraph's synchronous write methods."""
+
+    recorder: _Recorder
+
+    def execute(self, query: str, params: Sequence[Any] | None = None, **_: Any) -> None:
+        self.recorder.statements.append((query, [tuple(params or ())]))
+
+    def executemany(self, query: str, params_seq: Any, **_: Any) -> None:
+        self.recorder.statements.append((query, [tuple(p) for p in params_seq]))
 
 
 def merge(
     statements: Sequence[tuple[str, Sequence[Sequence[Any]]]], run_id: str | None
 ) -> tuple[str, list[Any]] | None:
     """One statement doing what `statements` (INSERTs of one row of placeholders each, with their rows) do, fenced
-    by `run_id`'s row when given: (sql, params), the sql returning one row {"fenced": rows locked, 0 = refused}.
-    None when a statement has another shape or names a column this module does not know."""
-    found = _ctes(statements, run_id, "fence", "w")
-    if found is None:
-        return None
-    ctes, params = found
-    result = "SELECT count(*) AS fenced FROM fence" if run_id is not None else "SELECT 1 AS fenced"
-    return (f"WITH {', '.join(ctes)} {result}" if ctes else result), params
+    by `run_id`'s row when given: merge_many of this one write. None when a statement has another shape or names a
+    column this module does not know."""
+    return merge_many([(statements, run_id)])
 
 
 def merge_many(
     writes: Sequence[tuple[Sequence[tuple[str, Sequence[Sequence[Any]]]], str | None]],
 ) -> tuple[str, list[Any]] | None:
-    """One statement doing what each of `writes` ((statements, run_id), as `merge` takes them) does, each fenced
-    by its own run's row: (sql, params), the sql returning one row {"f<i>": rows locked for write i (0 = refused;
-    1 for an unfenced write)}. None when one of them cannot be merged."""
-    ctes: list[str] = []
-    params: list[Any] = []
-    results: list[str] = []
-    for i, (statements, run_id) in enumerate(writes):
-        found = _ctes(statements, run_id, f"fence{i}", f"w{i}_")
-        if found is None:
-            return None
-        ctes += found[0]
-        params += found[1]
-        results.append(f"(SELECT count(*) FROM fence{i}) AS f{i}" if run_id is not None else f"1 AS f{i}")
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(results)}" if ctes else f"SELECT {', '.join(results)}", params
+    """One statement doing what each of `writes` ((statements, run_id or None for an unfenced write)) does, each
+    fenced by its own run's row: (sql, params), the sql returning one row {"run_id": ...} per run whose row it
+    locked running; a fenced write was applied iff its run is among them. None when a statement cannot be merged.
 
-
-def _ctes(
-    statements: Sequence[tuple[str, Sequence[Sequence[Any]]]], run_id: str | None, fence: str, prefix: str
-) -> tuple[list[str], list[Any]] | None:
-    """The CTEs (and their parameters, in order) of `merge`: the fence named `fence` when `run_id` is given, and an
-    INSERT named `<prefix><i>` per statement with rows; None when a statement cannot be merged."""
-    parts: list[str] = []
-    params: list[Any] = [run_id] if run_id is not None else []
-    for i, (query, rows) in enumerate(statements):
-        found = _INSERT.match(query)
-        if found is None:
-            return None
-        table, columns, placeholders, conflict = found.groups()
-        names = [c.strip() for c in columns.split(",")]
-        if any(n not in _COLUMN_TYPES for n in names) or placeholders.count("%s") != len(names):
-            return None
-        if not rows:
-            continue
-        if any(len(row) != len(names) for row in rows):
-            return None
-        kept = _last_per_key(rows, names, conflict or "")
+    The statements of all writes that insert into the same table with the same columns and ON CONFLICT clause
+    become one INSERT over arrays (unnest), each row tagged with its write's run: the statement's shape depends on
+    which kinds of rows it carries, never on how many writes or rows, so PostgreSQL parses and plans each shape
+    once (prepared) however the writes were batched. Rows keep the order of the writes, so a key repeated under
+    DO NOTHING keeps its first row, as one-by-one inserts do; under DO UPDATE the last row per key and run is kept
+    (one INSERT may not update a row twice). The same key under DO UPDATE from two runs (or a run and an unfenced
+    write) makes the statement fail, and the caller sends each write on its own."""
+    groups: dict[tuple[str, tuple[str, ...], str], list[tuple[str | None, Sequence[Any]]]] = {}
+    for statements, run_id in writes:
+        for query, rows in statements:
+            found = _INSERT.match(query)
+            if found is None:
+                return None
+            table, columns, placeholders, conflict = found.groups()
+            names = tuple(c.strip() for c in columns.split(","))
+            if any(n not in _COLUMN_TYPES for n in names) or placeholders.count("%s") != len(names):
+                return None
+            if any(len(row) != len(names) for row in rows):
+                return None
+            key = (table, names, " ".join((conflict or "").split()))
+            groups.setdefault(key, []).extend((run_id, row) for row in rows)
+    ctes = [_FENCE_CTE]
+    params: list[Any] = [sorted({run_id for _, run_id in writes if run_id is not None})]
+    for i, ((table, names, conflict), tagged) in enumerate(groups.items()):
+        kept = _last_per_key(tagged, names, conflict)
         if kept is None:
             return None
-        rows = kept
-        arrays = ", ".join(f"%s::{_COLUMN_TYPES[n]}[]" for n in names)
-        where = f" WHERE EXISTS (SELECT FROM {fence})" if run_id is not None else ""
-        parts.append(
-            f"{prefix}{i} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-            f"AS v({', '.join(names)}){where} {conflict or ''})"
+        if not kept:
+            continue
+        arrays = ", ".join(["%s::text[]", *(f"%s::{_COLUMN_TYPES[n]}[]" for n in names)])
+        ctes.append(
+            f"w{i} AS (INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f'v.{n}' for n in names)} "
+            f"FROM unnest({arrays}) AS v(fenced_by, {', '.join(names)}) "
+            f"WHERE v.fenced_by IS NULL OR v.fenced_by IN (SELECT run_id FROM fence) {conflict})"
         )
-        params.extend(list(column) for column in zip(*rows, strict=True))
-    return ([_FENCE_CTE.replace("fence AS", f"{fence} AS", 1)] if run_id is not None else []) + parts, params
+        params.append([run_id for run_id, _ in kept])
+        params.extend(list(column) for column in zip(*(row for _, row in kept), strict=True))
+    return f"WITH {', '.join(ctes)} SELECT run_id FROM fence", params
 
 
 _DO_UPDATE = re.compile(r"ON CONFLICT\s*\(([\w\s,]+)\)\s*DO UPDATE", re.IGNORECASE)
 
 
-def _last_per_key(rows: Sequence[Sequence[Any]], names: list[str], conflict: str) -> Sequence[Sequence[Any]] | None:
-    """The rows an upsert keeps when executed one by one (the last per conflict key): one INSERT may not update
-    the same row twice. None when the conflict key names a column the rows do not have."""
+def _last_per_key(
+    rows: list[tuple[str | None, Sequence[Any]]], names: tuple[str, ...], conflict: str
+) -> list[tuple[str | None, Sequence[Any]]] | None:
+    """The (run, row) pairs an upsert keeps when executed one by one: the last per conflict key and run. None when
+    the conflict key names a column the rows do not have."""
     found = _DO_UPDATE.search(conflict)
     if found is None or len(rows) < 2:
         return rows
@@ -216,19 +244,15 @@ def _last_per_key(rows: Sequence[Sequence[Any]], names: list[str], conflict: str
     if any(c not in names for c in columns):
         return None
     key = [names.index(c) for c in columns]
-    last: dict[tuple[Any, ...], Sequence[Any]] = {}
-    for row in rows:
-        last[tuple(row[i] for i in key)] = row
+    last: dict[tuple[Any, ...], tuple[str | None, Sequence[Any]]] = {}
+    for run_id, row in rows:
+        last[(run_id, *(row[i] for i in key))] = (run_id, row)
     return list(last.values())
 
 
 class PostgresSaver(AsyncPostgresSaver):
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
-        recorder = _recording.get()
-        if recorder is not None:
-            yield recorder  # type: ignore[misc]  # only execute/executemany are called by the write methods
-            return
         if not isinstance(self.conn, AsyncConnectionPool) or self.pipe is not None:
             async with super()._cursor(pipeline=pipeline) as cur:
                 yield cur
@@ -254,11 +278,9 @@ class PostgresSaver(AsyncPostgresSaver):
         if not isinstance(self.conn, AsyncConnectionPool) or self.pipe is not None:
             return await super().aput(config, checkpoint, metadata, new_versions)
         recorder = _Recorder()
-        token = _recording.set(recorder)
-        try:
-            next_config = await super().aput(config, checkpoint, metadata, new_versions)
-        finally:
-            _recording.reset(token)
+        next_config: RunnableConfig = _SyncSaver.put(
+            self._recording(recorder), config, checkpoint, metadata, new_versions
+        )
         await self._write(recorder, _run_of(config))
         return next_config
 
@@ -269,12 +291,12 @@ class PostgresSaver(AsyncPostgresSaver):
             await super().aput_writes(config, writes, task_id, task_path)
             return
         recorder = _Recorder()
-        token = _recording.set(recorder)
-        try:
-            await super().aput_writes(config, writes, task_id, task_path)
-        finally:
-            _recording.reset(token)
+        _SyncSaver.put_writes(self._recording(recorder), config, writes, task_id, task_path)
         await self._write(recorder, _run_of(config))
+
+    def _recording(self, recorder: _Recorder) -> Any:
+        """This saver as LangGraph's synchronous write methods take it, recording into `recorder` (_Recording)."""
+        return _Recording(self, recorder)
 
     # Writes not sent yet, in order: (what was recorded, the run fencing it, the writer's future, or None for a
     # deferred write). The flush sending them, while one is under way. A deferred write's failure, until raised.
@@ -287,6 +309,8 @@ class PostgresSaver(AsyncPostgresSaver):
     _queued_count = 0
     _done_count = 0
     _waiters: list[tuple[int, asyncio.Future[None]]] | None = None
+    # Set when a queued write must go now (a caller waits for it): the flush stops lingering.
+    _kicked: asyncio.Event | None = None
 
     async def _write(self, recorder: _Recorder, run_id: str | None) -> None:
         """Queue what LangGraph's write method recorded for the next flush (see the module's docstring); unless
@@ -304,16 +328,25 @@ class PostgresSaver(AsyncPostgresSaver):
             self._queued = []
         self._queued.append((recorder, run_id, done))
         self._queued_count += 1
+        if done is not None:
+            self._kick()
         if self._sending is None:
-            # A task's first step runs in the next loop iteration: the writes of this one go with it.
             self._sending = asyncio.get_running_loop().create_task(self._send())
         if done is not None:
             await done
 
+    def _kick(self) -> None:
+        if self._kicked is None:
+            self._kicked = asyncio.Event()
+        self._kicked.set()
+
     async def _send(self) -> None:
         try:
             while self._queued:
+                await self._linger()
                 batch, self._queued = self._queued, []
+                if self._kicked is not None:
+                    self._kicked.clear()
                 try:
                     await self._flush(batch)
                 finally:
@@ -321,12 +354,28 @@ class PostgresSaver(AsyncPostgresSaver):
                     self._wake()
         finally:
             self._sending = None
+            if self._kicked is not None:  # nothing is queued any more: the next write may linger again
+                self._kicked.clear()
             for _, _, done in self._queued or []:  # only if the flush itself was cancelled (shutdown)
                 if done is not None and not done.done():
                     done.cancel()
             self._done_count += len(self._queued or [])
             self._queued = None
             self._wake()
+
+    async def _linger(self) -> None:
+        """While only deferred writes are queued, wait up to LINGER for more (or for a caller to need them): a
+        short run's writes then go in one statement when its outcome is about to be written, and a busy replica's
+        in few."""
+        if self._kicked is None:
+            self._kicked = asyncio.Event()
+        if self._kicked.is_set():
+            return
+        timer = asyncio.get_running_loop().call_later(LINGER, self._kicked.set)
+        try:
+            await self._kicked.wait()
+        finally:
+            timer.cancel()
 
     def _wake(self) -> None:
         waiting = self._waiters or []
@@ -340,6 +389,7 @@ class PostgresSaver(AsyncPostgresSaver):
         mark = self._queued_count
         if self._done_count >= mark:
             return
+        self._kick()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._waiters is None:
             self._waiters = []
@@ -368,20 +418,18 @@ class PostgresSaver(AsyncPostgresSaver):
                 done.set_exception(failure)
 
     async def _flush(self, batch: list[tuple[_Recorder, str | None, asyncio.Future[None] | None]]) -> None:
-        merged = (
-            merge_many([(recorder.statements, run_id) for recorder, run_id, _ in batch]) if len(batch) > 1 else None
-        )
+        merged = merge_many([(recorder.statements, run_id) for recorder, run_id, _ in batch])
         if merged is not None:
-            assert isinstance(self.conn, AsyncConnectionPool)
             try:
-                async with self.conn.connection() as conn, conn.cursor(binary=True, row_factory=dict_row) as cur:
-                    await cur.execute(*merged)
-                    row = await cur.fetchone()
+                locked = await self._execute_merged(*merged)
             except Exception as exc:
+                if len(batch) == 1:
+                    self._settle(batch[0][2], batch[0][1], exc)
+                    return
                 log.debug("a batch of %d checkpoint writes failed (%s); sending each on its own", len(batch), exc)
             else:
-                for i, (_, run_id, done) in enumerate(batch):
-                    self._settle(done, run_id, None if row is not None and row[f"f{i}"] else _lease_lost(run_id))
+                for _, run_id, done in batch:
+                    self._settle(done, run_id, None if run_id is None or run_id in locked else _lease_lost(run_id))
                 return
         for recorder, run_id, done in batch:
             try:
@@ -396,15 +444,11 @@ class PostgresSaver(AsyncPostgresSaver):
         transaction. Raises LeaseLost when `run_id` is given and no longer running."""
         assert isinstance(self.conn, AsyncConnectionPool)
         merged = merge(recorder.statements, run_id)
+        if merged is not None:
+            if run_id is not None and run_id not in await self._execute_merged(*merged):
+                raise _lease_lost(run_id)
+            return
         async with self.conn.connection() as conn:
-            if merged is not None:
-                sql, params = merged
-                async with conn.cursor(binary=True, row_factory=dict_row) as cur:
-                    await cur.execute(sql, params)
-                    row = await cur.fetchone()
-                if run_id is not None and not (row and row["fenced"]):
-                    raise _lease_lost(run_id)
-                return
             try:
                 # Without pipeline support (libpq < 14) the same statements go one by one.
                 async with (
@@ -419,6 +463,13 @@ class PostgresSaver(AsyncPostgresSaver):
                             await cur.executemany(query, rows)
             except errors.DivisionByZero:
                 raise _lease_lost(run_id) from None
+
+    async def _execute_merged(self, sql: str, params: list[Any]) -> set[str]:
+        """Send a merge_many statement (autocommit: one statement, one transaction); the runs whose fence held."""
+        assert isinstance(self.conn, AsyncConnectionPool)
+        async with self.conn.connection() as conn, conn.cursor(binary=True, row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return {row["run_id"] for row in await cur.fetchall()}
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         await self.wait_sent()

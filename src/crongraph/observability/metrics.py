@@ -98,6 +98,18 @@ class RuntimeSnapshot(Collector):
                 "Worker slots of this process and its live execution workers (CRONGRAPH_WORKERS each).",
                 value=workers["total"],
             )
+            # Execution workers (`--exec-workers`): configured, and alive now (a dead one is restarted with a backoff).
+            exec_workers = workers.get("exec_workers") or {}
+            yield GaugeMetricFamily(
+                "crongraph_exec_workers",
+                "Execution worker processes configured (--exec-workers, CRONGRAPH_EXEC_WORKERS); 0 without.",
+                value=float(exec_workers.get("configured", 0)),
+            )
+            yield GaugeMetricFamily(
+                "crongraph_exec_workers_alive",
+                "Execution worker processes alive and ready now (below crongraph_exec_workers while one restarts).",
+                value=float(exec_workers.get("alive", 0)),
+            )
         scheduler = dict(snap.get("scheduler") or {})
         ticks = scheduler.pop("ticks", None)
         if isinstance(ticks, int | float):

@@ -290,6 +290,7 @@ class Executor:
             else lambda conn: _write_outcome_at_once(
                 conn, run, status, output, values, error, interrupts, stopped, now
             ),
+            key=run_id,
         )
         if outcome is None:
             log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)

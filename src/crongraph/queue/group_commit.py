@@ -17,6 +17,10 @@ A body may come with `alone`: the same write as one statement, for an autocommit
 BEGIN and COMMIT), used when the body would be written in a transaction of its own anyway (nothing else was
 submitted in its loop iteration). `alone` either writes everything the body would and returns the body's
 result, or writes nothing and returns None (or raises): then the body runs in a transaction as usual.
+
+A body may come with a `key` (a run's outcome: its run id): a shared transaction runs its bodies in key order
+(bodies without one first, in submission order), so that it takes the rows they lock in the order lease renewal
+takes them (storage/runs.renew_many, run id order) and the two never deadlock.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class GroupCommit:
         self._before_commit = before_commit
         self._queue: list[tuple[Body, asyncio.Future[Any]]] = []
         self._alone: dict[asyncio.Future[Any], Alone] = {}  # the bodies submitted with `alone`
+        self._keys: dict[asyncio.Future[Any], str] = {}  # the bodies submitted with `key`
         self._scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()  # held so that a running flush is not garbage collected
 
@@ -50,14 +55,18 @@ class GroupCommit:
         self,
         body: Callable[[AsyncConnection], Awaitable[T]],
         alone: Callable[[AsyncConnection], Awaitable[T | None]] | None = None,
+        key: str | None = None,
     ) -> T:
         """`body(conn)`'s result, once the transaction it ran in has committed; its exception if it raised (in a
-        transaction of its own, then rolled back). `alone`: see the module's docstring (PostgreSQL only)."""
+        transaction of its own, then rolled back). `alone` (PostgreSQL only) and `key`: see the module's
+        docstring."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append((body, future))
         if alone is not None and self._db.dialect == "postgresql":
             self._alone[future] = alone
+        if key is not None:
+            self._keys[future] = key
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start)
@@ -65,6 +74,7 @@ class GroupCommit:
             return await future
         finally:
             self._alone.pop(future, None)
+            self._keys.pop(future, None)
 
     def _start(self) -> None:
         self._scheduled = False
@@ -93,6 +103,8 @@ class GroupCommit:
                         future.set_exception(exc)
                 return
         if len(batch) > 1:
+            # Stable: bodies without a key first, then by key.
+            batch = sorted(batch, key=lambda item: (item[1] in self._keys, self._keys.get(item[1], "")))
             try:
                 async with self._db.write() as conn:
                     results = [await body(conn) for body, _ in batch]

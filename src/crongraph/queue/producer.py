@@ -9,6 +9,12 @@ loop, so background runs executing beside an interactive one also slow it down: 
 one per `BACKGROUND_SPACING` (the ones already running finish). Background work never stops altogether: under
 constant interactive load, crons still run, at a reduced rate.
 
+Across processes (execution workers, queue/workers/) the same throttle applies to interactive work of the other
+processes: each queue reports its own interactive state when it changes (`on_interactive`: active, or idle with the
+end of its linger), and applies what the others report (`interactive_elsewhere`). Background runs in any process
+then start as they would beside a local interactive run. The hints only ever slow background work down, and a
+peer that goes away is forgotten (`forget_peer`), so a lost or stale hint costs throughput, never correctness.
+
 A client's run created on this process may skip the claim altogether (queue/handoff.py): its creation reserves a
 free slot (`reserve`), inserts it already claimed under this process's lease, and gives it here after commit
 (`hand_off`). Reserved slots count as taken until then.
@@ -18,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from crongraph import notify
 from crongraph.clock import Clock
@@ -67,6 +74,12 @@ class RunQueue:
         self._reserved_slots: set[Slot] = set()  # reserved by runs being created here (hand-off)
         self._interactive_until = clock.now()
         self._background_not_before = clock.now()  # the next background start, while throttled
+        # Interactive work of other processes (execution workers and their server), by their lease owner: a peer
+        # executing an interactive run (None), or idle with its linger ending at the given moment.
+        self._elsewhere: dict[str, datetime | None] = {}
+        # Told when this queue's own interactive state changes: (True, now) when its first interactive run starts,
+        # (False, end of its linger) when its last one ends. Set by whoever relays it to other processes.
+        self.on_interactive: Callable[[bool, datetime], None] | None = None
         self.cancel_actions: dict[str, str] = {}
         self._wake = asyncio.Event()
         # True while the last look at storage found no pending run due and no wake-up came since: a run ending then
@@ -147,6 +160,44 @@ class RunQueue:
             return
         self._start_task(run, slot.assistant)
 
+    def interactive_elsewhere(self, peer: str, active: bool, until: datetime) -> None:
+        """Another process's interactive state (see on_interactive): `active`, or idle with background work
+        throttled here until `until`."""
+        if active:
+            self._elsewhere[peer] = None
+            return
+        if until > self._clock.now():
+            self._elsewhere[peer] = until
+        else:
+            self._elsewhere.pop(peer, None)
+        if not self._nothing_pending:
+            self._wake.set()  # background may start sooner than the loop planned to look
+
+    def forget_peer(self, peer: str) -> None:
+        """A process that went away (an execution worker that died) throttles nothing any more."""
+        if peer in self._elsewhere:
+            del self._elsewhere[peer]
+            if not self._nothing_pending:
+                self._wake.set()
+
+    @property
+    def interactive_state(self) -> tuple[bool, datetime]:
+        """This queue's own interactive state, as `on_interactive` last reported it (for a peer starting late)."""
+        return bool(self._interactive), self._interactive_until
+
+    def _interactive_elsewhere_until(self, now: datetime) -> datetime | None:
+        """Until when other processes' interactive work throttles background here (datetime.max while one is
+        executing an interactive run); None when it does not now. Expired lingers are dropped."""
+        latest: datetime | None = None
+        for peer, until in list(self._elsewhere.items()):
+            if until is None:
+                return datetime.max.replace(tzinfo=now.tzinfo)
+            if until <= now:
+                del self._elsewhere[peer]
+            elif latest is None or until > latest:
+                latest = until
+        return latest
+
     def _on_cancel(self, payload: str) -> None:
         run_id, _, action = payload.partition(":")
         self.cancel_local(run_id, action or "interrupt")
@@ -189,6 +240,10 @@ class RunQueue:
             wake_at = min(wake_at, self._interactive_until)  # background may go again then
         if now < self._background_not_before:
             wake_at = min(wake_at, self._background_not_before)  # or start its next run then
+        if self._elsewhere:
+            elsewhere = self._interactive_elsewhere_until(now)
+            if elsewhere is not None:
+                wake_at = min(wake_at, elsewhere)  # another process's linger ends (an end while active wakes us)
         if len(self._tasks) + len(self._reserved_slots) < self._workers:
             # Slots are free, so nothing more is claimable now: only a delayed run could be due before a wake-up.
             # (With every slot taken, a slot freeing wakes us anyway: no need to ask.)
@@ -212,6 +267,8 @@ class RunQueue:
         token = new_id()
         background_free = max(0, free - self._reserved)
         throttled = bool(self._interactive) or now < self._interactive_until
+        if not throttled and self._elsewhere:
+            throttled = self._interactive_elsewhere_until(now) is not None
         if throttled:
             background_free = min(background_free, max(0, BACKGROUND_BESIDE_INTERACTIVE - self._background))
             if now < self._background_not_before:
@@ -238,6 +295,8 @@ class RunQueue:
     def _start_task(self, run: Record, assistant: Record | None) -> None:
         task = asyncio.create_task(self._execute(run, assistant), name=f"run-{run['run_id']}")
         self._tasks[run["run_id"]] = task
+        if run["priority"] == 0 and self.on_interactive is not None and not self._interactive:
+            self.on_interactive(True, self._clock.now())
         self._priority[run["run_id"]] = run["priority"]
 
     async def _execute(self, run: Record, assistant: Record | None) -> None:
@@ -255,6 +314,8 @@ class RunQueue:
             self._tasks.pop(run_id, None)
             if self._priority.pop(run_id, None) == 0:
                 self._interactive_until = self._clock.now() + INTERACTIVE_LINGER
+                if self.on_interactive is not None and not self._interactive:
+                    self.on_interactive(False, self._interactive_until)
             self.cancel_actions.pop(run_id, None)
             if not self._nothing_pending:
                 self._wake.set()

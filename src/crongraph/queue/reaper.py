@@ -7,6 +7,9 @@ silently. Pending runs are untouched and run as usual. In the embedded mode one 
 start every `running` run is from a previous life of this server and is ended at once. A worker renews only the
 leases of runs it is still executing, so a run of this very process whose execution ended without its outcome
 being written (a database error at the end) is reaped too, once its lease runs out.
+
+The error says who was executing the run when that is known (`describe_owner`: an execution worker process that
+died, with its pid), else that the server executing it stopped.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ class Reaper:
         self._task: asyncio.Task[None] | None = None
         # Called with the record of each run it ended, like Executor.finished_hooks (webhooks).
         self.finished_hooks: list[Callable[[Record], None]] = []
+        # Lease owner -> who that was, in words ("execution worker 0 (pid 4242), which died (signal 9)"), or None
+        # for an owner it does not know (a previous life of the server, another replica).
+        self.describe_owner: Callable[[str], str | None] | None = None
 
     async def start(self) -> None:
         if self._task is not None:
@@ -79,9 +85,10 @@ class Reaper:
             lost = [r for r in await runs.expired_leases(conn, horizon) if not self._ours_and_alive(r)]
         ended = 0
         for run in lost:
+            who = self.describe_owner(run["lease_owner"]) if self.describe_owner is not None else None
             error = {
                 "error": "WorkerLost",
-                "message": "the server executing this run stopped before it finished; it was not retried",
+                "message": f"{who or 'the server executing this run stopped'} before it finished; it was not retried",
             }
             async with self._db.write() as conn:
                 if not await runs.end_abandoned(conn, run["run_id"], run["lease_token"], error, now):
@@ -95,7 +102,7 @@ class Reaper:
                     updated_at=now,
                 )
             ended += 1
-            log.warning("run %s ended: its worker %s is gone", run["run_id"], run["lease_owner"])
+            log.warning("run %s ended: %s", run["run_id"], who or f"its worker {run['lease_owner']} is gone")
             final = {**run, "status": "error", "error": error, "ended_at": now, "updated_at": now}
             for hook in self.finished_hooks:
                 try:

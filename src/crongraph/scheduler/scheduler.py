@@ -160,9 +160,8 @@ class CronScheduler:
                 # (on PostgreSQL every replica's) would execute runs on the cores still creating the others.
                 await self.ctx.notifier.notify(notify.RUNS, fired[-1]["run_id"])
             # The log events of a burst's fires are written once all of it is created (each after its commit, so
-            # a logged fire is still a durable one): logging 10,000 lines costs as much CPU as creating the runs.
-            for run in fired:
-                events.cron_fired(run)
+            # a logged fire is still a durable one), one summary line for a large tick (events.FIRED_LOG_EACH).
+            events.cron_fired_many(fired)
         async with self.ctx.db.read() as conn:
             earliest = await crons.earliest_next(conn)
         clock = self.ctx.clock
@@ -227,8 +226,7 @@ class CronScheduler:
         made = together_runs + [run for run, _ in created if run is not None]
         self.fired += len(made)
         if fired is None:
-            for run in made:
-                events.cron_fired(run)  # after commit: a logged fire is a durable one
+            events.cron_fired_many(made)  # after commit: a logged fire is a durable one
         else:
             fired.extend(made)
         return len(due)

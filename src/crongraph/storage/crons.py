@@ -126,12 +126,16 @@ async def existing_fires(conn: AsyncConnection, cron_id: str, start: datetime, e
     return common.records((await conn.execute(query)).all())
 
 
-async def get_many_for_update(conn: AsyncConnection, cron_ids: list[str], dialect: str) -> dict[str, Record]:
+async def get_many_for_update(
+    conn: AsyncConnection, cron_ids: list[str], dialect: str, columns: tuple[str, ...] | None = None
+) -> dict[str, Record]:
     """get_for_update() for many crons, by id (the ones that exist): their rows are locked in id order, so two
-    replicas locking overlapping sets cannot deadlock."""
+    replicas locking overlapping sets cannot deadlock. `columns`: only these (cron_id always), not decoding the
+    JSON ones a caller does not need."""
     if not cron_ids:
         return {}
-    query = select(crons).where(crons.c.cron_id.in_(cron_ids)).order_by(crons.c.cron_id)
+    chosen = [crons.c[name] for name in dict.fromkeys(("cron_id", *columns))] if columns else [crons]
+    query = select(*chosen).where(crons.c.cron_id.in_(cron_ids)).order_by(crons.c.cron_id)
     if dialect == "postgresql":
         query = query.with_for_update()
     return {r["cron_id"]: r for r in common.records((await conn.execute(query)).all())}

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -81,9 +81,19 @@ class InlineConnection:
             yield
 
 
+class WriterGuard(Protocol):
+    """A lock shared with other processes writing the same SQLite file, taken around each write transaction
+    (queue/workers/write_lock.py: the server and its execution workers)."""
+
+    async def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, writer_guard: WriterGuard | None = None) -> None:
         self.url = to_async_url(url)
+        self._writer_guard = writer_guard
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         common: dict[str, Any] = {
             "json_serializer": serde.dumps_str,
@@ -111,9 +121,16 @@ class Database:
         """One transaction on the writer: committed on success, rolled back on any exception."""
         if self.dialect == "sqlite":
             async with self._write_lock:
-                sync_conn = self._writer()
-                with sync_conn.begin():
-                    yield InlineConnection(sync_conn)  # type: ignore[misc]
+                guard = self._writer_guard
+                if guard is not None:
+                    await guard.acquire()
+                try:
+                    sync_conn = self._writer()
+                    with sync_conn.begin():
+                        yield InlineConnection(sync_conn)  # type: ignore[misc]
+                finally:
+                    if guard is not None:
+                        guard.release()
             return
         async with self.writer.begin() as conn:
             yield conn

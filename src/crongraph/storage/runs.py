@@ -291,7 +291,10 @@ def _claim_statement(interactive: bool, dialect: str) -> Any:
         chosen = candidates.with_for_update(skip_locked=True).cte("claimable").prefix_with("MATERIALIZED")
         claim = update(runs).where(runs.c.run_id == chosen.c.run_id, runs.c.status == "pending")
     else:
-        claim = update(runs).where(runs.c.run_id.in_(candidates), runs.c.status == "pending")
+        # `+status`: left to choose, SQLite finds the rows to update by scanning every pending run of ix_runs_queue
+        # for the chosen ids (7 ms a claim with 10,000 pending) instead of looking each up by its key.
+        pending = UnaryExpression(runs.c.status, operator=custom_op("+"), type_=runs.c.status.type) == "pending"
+        claim = update(runs).where(runs.c.run_id.in_(candidates), pending)
     return claim.values(
         status="running",
         lease_owner=bindparam("owner"),
@@ -370,10 +373,23 @@ async def renew(conn: AsyncConnection, run_id: str, token: str, lease_until: dat
 async def renew_many(conn: AsyncConnection, owner: str, run_ids: list[str], lease_until: datetime) -> None:
     """Extend the leases of the runs this worker is executing: only those, so that a run whose execution ended
     without its outcome being written stops being renewed and is reaped."""
+    mine = (runs.c.run_id.in_(run_ids), runs.c.lease_owner == owner, runs.c.status == "running")
+    if conn.dialect.name != "postgresql":
+        await conn.execute(update(runs).where(*mine).values(lease_expires_at=lease_until))
+        return
+    # The rows locked in run id order, as a grouped outcome transaction takes them (queue/group_commit.py's `key`):
+    # two transactions taking the same rows in the same order cannot deadlock, and a plain UPDATE takes them in
+    # whatever order its plan reads them (a bitmap scan: the table's).
+    locked = (
+        select(runs.c.run_id)
+        .where(*mine)
+        .order_by(runs.c.run_id)
+        .with_for_update(key_share=True)
+        .cte("renewed")
+        .prefix_with("MATERIALIZED")
+    )
     await conn.execute(
-        update(runs)
-        .where(runs.c.run_id.in_(run_ids), runs.c.lease_owner == owner, runs.c.status == "running")
-        .values(lease_expires_at=lease_until)
+        update(runs).where(runs.c.run_id.in_(select(locked.c.run_id))).values(lease_expires_at=lease_until)
     )
 
 

@@ -8,13 +8,16 @@ Per worker, one pipe (a socketpair, the child's end passed as a file descriptor)
   workers: the next run of its thread was pending already (so no producer can have concluded that nothing is
   pending), and the worker where the run ended has just freed a slot and looks at once;
 - `finished`: a run's recorded outcome, given to this process's finished hooks (webhooks, metrics, cron guards),
-  which live where /metrics and the webhook sender are.
+  which live where /metrics and the webhook sender are;
+- `interactive`: the worker's queue started its first or ended its last interactive run (queue/producer.py): applied
+  to this process's queue and relayed to the other workers, as this process's own changes are sent to every
+  worker, so that background runs are throttled in every process while a client's run executes in any of them.
 
 A worker that dies (kill -9, a crash): the pipe closes; the runs it was executing are closed in the broker
 without a record, so their waiters ask storage, where the reaper ends them `error`/`WorkerLost` once their lease
 expires (their lease owner is the dead worker's, whose leases nobody renews); the worker is started again after a
-backoff (0.5 s doubling to 30 s, reset once a worker has lived a minute). A worker whose server died sees its pipe
-close and stops.
+backoff (0.5 s doubling to 30 s, reset once a worker has lived a minute); its interactive state is forgotten
+everywhere. A worker whose server died sees its pipe close and stops.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crongraph import notify
 from crongraph.observability import metrics
@@ -39,6 +44,9 @@ from crongraph.queue.workers.relay import RelayNotifier
 from crongraph.queue.workers.worker import SPEC_ENV
 from crongraph.settings import Settings
 from crongraph.streams.broker import StreamBroker
+
+if TYPE_CHECKING:
+    from crongraph.queue.producer import RunQueue
 
 log = logging.getLogger("crongraph.workers")
 
@@ -50,6 +58,7 @@ STOP_MARGIN = 5.0
 QUEUE_GRACE = 5.0
 # A worker imports the project's graphs in a fresh process before it says it is ready.
 START_TIMEOUT = 60.0
+DEPARTED_KEPT = 256
 
 
 @dataclass
@@ -74,6 +83,7 @@ class WorkerSupervisor:
         notifier: RelayNotifier,
         broker: StreamBroker,
         finished_hooks: list[Callable[[dict[str, Any]], None]],
+        queue: RunQueue | None = None,
     ) -> None:
         self._count = count
         self._settings = settings
@@ -84,6 +94,13 @@ class WorkerSupervisor:
         self._workers = [_Worker(i) for i in range(count)]
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Lease owner -> the worker that held it and how it ended, for the WorkerLost error of its runs (the most
+        # recent DEPARTED_KEPT; a run's lease expires seconds after its worker died).
+        self._departed: dict[str, str] = {}
+        # This process's queue: its interactive state goes to every worker, theirs come back to it.
+        self._queue = queue
+        if queue is not None:
+            queue.on_interactive = self._interactive_here
 
     # Lifecycle
 
@@ -147,6 +164,37 @@ class WorkerSupervisor:
     def busy_slots(self) -> int:
         return sum(len(w.executing) for w in self._workers)
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live workers, by index (the banner)."""
+        return [w.pid for w in self._workers if w.pid is not None and w.channel is not None and not w.channel.closed]
+
+    def describe_owner(self, owner: str) -> str | None:
+        """Who held leases as `owner`, in words for a run's WorkerLost error (the reaper's `describe_owner`); None
+        for an owner that was never one of these workers."""
+        for w in self._workers:
+            if w.owner == owner and w.channel is not None and not w.channel.closed:
+                return f"execution worker {w.index} (pid {w.pid}), executing this run, stopped renewing its lease"
+        return self._departed.get(owner)
+
+    def _departing(self, worker: _Worker, code: int | None) -> None:
+        if worker.owner is None:
+            return
+        if code is None:
+            how = "stopped"
+        elif code < 0:
+            try:
+                how = f"died (killed by {signal.Signals(-code).name})"
+            except ValueError:
+                how = f"died (killed by signal {-code})"
+        else:
+            how = f"exited (exit code {code})"
+        self._departed[worker.owner] = (
+            f"the execution worker process executing this run (worker {worker.index}, pid {worker.pid}) {how}"
+        )
+        while len(self._departed) > DEPARTED_KEPT:
+            del self._departed[next(iter(self._departed))]
+
     def owners(self) -> dict[str, int]:
         """Lease owner -> pid of each live worker (tests and diagnostics)."""
         return {w.owner: w.pid for w in self._workers if w.owner is not None and w.pid is not None}
@@ -178,6 +226,10 @@ class WorkerSupervisor:
         worker.ready = asyncio.Event()
         worker.owner = worker.pid = None
         self._notifier.peers[worker.index] = worker.channel
+        if self._queue is not None:
+            active, until = self._queue.interactive_state
+            if active or until > datetime.now(until.tzinfo):
+                worker.channel.send(("interactive", self._queue.owner, active, until))
         # Read from the start: the worker's first message says it is ready.
         worker.reader = asyncio.create_task(self._read(worker), name=f"crongraph-exec-worker-pipe-{worker.index}")
 
@@ -190,6 +242,7 @@ class WorkerSupervisor:
                 await worker.reader
             process = worker.process
             code = await process.wait() if process is not None else None
+            self._departing(worker, code)
             if self._stopping:
                 return
             if time.monotonic() - started > STABLE_AFTER:
@@ -236,6 +289,8 @@ class WorkerSupervisor:
                         self._finished(message[1])
                     elif kind == "note":
                         notifier.relay(message[1], message[2], worker.index)
+                    elif kind == "interactive":
+                        self._interactive_in(worker, message)
                     elif kind == "ready":
                         worker.owner, worker.pid = message[1], message[2]
                         worker.ready.set()
@@ -247,6 +302,14 @@ class WorkerSupervisor:
         finally:
             self._notifier.peers.pop(worker.index, None)
             await channel.close()
+            if worker.owner is not None:
+                self._departing(worker, worker.process.returncode if worker.process is not None else None)
+                # A worker that died in an interactive run must not throttle the others' background work for good.
+                if self._queue is not None:
+                    self._queue.forget_peer(worker.owner)
+                for other in self._workers:
+                    if other is not worker and other.channel is not None:
+                        other.channel.send(("forget", worker.owner))
             lost = list(worker.executing)
             worker.executing.clear()
             # Their waiters ask storage from now on; the reaper ends the runs once their leases expire.
@@ -258,6 +321,21 @@ class WorkerSupervisor:
                     worker.index,
                     len(lost),
                 )
+
+    def _interactive_here(self, active: bool, until: datetime) -> None:
+        assert self._queue is not None
+        message = ("interactive", self._queue.owner, active, until)
+        for worker in self._workers:
+            if worker.channel is not None:
+                worker.channel.send(message)
+
+    def _interactive_in(self, origin: _Worker, message: tuple[Any, ...]) -> None:
+        _kind, owner, active, until = message
+        if self._queue is not None:
+            self._queue.interactive_elsewhere(owner, active, until)
+        for worker in self._workers:
+            if worker is not origin and worker.channel is not None:
+                worker.channel.send(message)
 
     def _finished(self, record: dict[str, Any]) -> None:
         for hook in self._hooks:

@@ -32,6 +32,7 @@ from crongraph.graphs.persistence import Persistence, open_sqlite, store_options
 from crongraph.graphs.registry import GraphRegistry
 from crongraph.queue.executor import Executor
 from crongraph.queue.producer import RunQueue
+from crongraph.queue.workers import write_lock
 from crongraph.queue.workers.channel import Channel
 from crongraph.queue.workers.relay import ForwardingBroker, RelayNotifier
 from crongraph.settings import Settings
@@ -66,7 +67,8 @@ class HeadlessRuntime:
             project.path if project else None,
             sweep_minutes=settings.ttl_sweep_seconds / 60,
         )
-        self.db = Database(settings.resolved_database_url)  # migrated by the server before it started workers
+        # Migrated by the server before it started workers; writes take the lock shared with the server.
+        self.db = Database(settings.resolved_database_url, writer_guard=write_lock.for_settings(settings))
         self._persistence = await open_sqlite(settings.data_dir, options)
         self.graphs.bind(self._persistence)
         broker = ForwardingBroker(self.channel)
@@ -100,7 +102,11 @@ async def _serve(fd: int, settings: Settings, graphs: GraphRegistry, project: An
     await runtime.start()
     gc.freeze()  # as the server does: what startup loaded lives as long as the process
     gc.set_threshold(20_000, 20, 20)
-    channel.send(("ready", runtime.queue.owner, os.getpid()))
+    owner = runtime.queue.owner
+    channel.send(("ready", owner, os.getpid()))
+    # Interactive first across processes (queue/producer.py): this queue's interactive state goes to the server,
+    # which applies it and relays it to the other workers; theirs and the server's come back.
+    runtime.queue.on_interactive = lambda active, until: channel.send(("interactive", owner, active, until))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
@@ -111,6 +117,10 @@ async def _serve(fd: int, settings: Settings, graphs: GraphRegistry, project: An
             for message in batch:
                 if message[0] == "note":
                     runtime.notifier.deliver(message[1], message[2])
+                elif message[0] == "interactive":
+                    runtime.queue.interactive_elsewhere(message[1], message[2], message[3])
+                elif message[0] == "forget":
+                    runtime.queue.forget_peer(message[1])
                 elif message[0] == "stop":
                     stopping.set()
         log.info("execution worker %d: the server closed the pipe; stopping", os.getpid())
