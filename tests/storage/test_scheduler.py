@@ -4,12 +4,14 @@ pause and resume, end_time. Time is moved by hand; nothing sleeps for the schedu
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from crongraph.clock import FakeClock
 from crongraph.graphs.config import load
@@ -18,6 +20,7 @@ from crongraph.runtime import Runtime
 from crongraph.settings import Settings
 from crongraph.storage import crons as cron_rows
 from crongraph.storage import runs as run_rows
+from crongraph.storage import tables
 
 CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "graphs" / "langgraph.json"
 START = datetime(2026, 3, 7, 12, 0, 0, tzinfo=UTC)
@@ -38,9 +41,20 @@ def clock(rt: Runtime) -> FakeClock:
 
 
 async def settle(rt: Runtime) -> None:
-    """Let the scheduler react to the last clock move: a few loop turns, no wall-clock waiting on schedules."""
+    """Let the scheduler react to the last clock move: a few loop turns (room for a wrong fire to show), then until
+    no enabled cron is due at the clock's time, however slow the machine. On PostgreSQL a pass skips a cron whose row
+    is locked at that moment (by the guards recording a run's end) and the scheduler looks again shortly, so a fixed
+    number of turns is not enough there."""
     for _ in range(50):
         await asyncio.sleep(0.002)
+    query = select(func.count()).where(tables.crons.c.enabled.is_(True), tables.crons.c.next_run_date <= rt.clock.now())
+    deadline = time.monotonic() + 30
+    while True:
+        async with rt.db.read() as conn:
+            if not (await conn.execute(query)).scalar_one():
+                return
+        assert time.monotonic() < deadline, "the scheduler left a due cron unfired for 30 s"
+        await asyncio.sleep(0.01)
 
 
 async def cron_runs(rt: Runtime, cron_id: str) -> list[dict[str, Any]]:
