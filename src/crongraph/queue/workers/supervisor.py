@@ -226,10 +226,8 @@ class WorkerSupervisor:
         worker.ready = asyncio.Event()
         worker.owner = worker.pid = None
         self._notifier.peers[worker.index] = worker.channel
-        if self._queue is not None:
-            active, until = self._queue.interactive_state
-            if active or until > datetime.now(until.tzinfo):
-                worker.channel.send(("interactive", self._queue.owner, active, until))
+        if self._queue is not None:  # a linger already over is dropped by the worker's queue
+            worker.channel.send(("interactive", self._queue.owner, *self._queue.interactive_state))
         # Read from the start: the worker's first message says it is ready.
         worker.reader = asyncio.create_task(self._read(worker), name=f"crongraph-exec-worker-pipe-{worker.index}")
 
@@ -303,7 +301,6 @@ class WorkerSupervisor:
             self._notifier.peers.pop(worker.index, None)
             await channel.close()
             if worker.owner is not None:
-                self._departing(worker, worker.process.returncode if worker.process is not None else None)
                 # A worker that died in an interactive run must not throttle the others' background work for good.
                 if self._queue is not None:
                     self._queue.forget_peer(worker.owner)
