@@ -182,6 +182,25 @@ def merge(
     return merge_many([(statements, run_id)])
 
 
+# What merge_many groups a statement's rows by: (table, columns, ON CONFLICT clause).
+_Kind = tuple[str, tuple[str, ...], str]
+
+
+def _kind(query: str, rows: Sequence[Sequence[Any]]) -> _Kind | None:
+    """The kind of rows `query` inserts, or None when merge_many cannot take it (another statement shape, a column
+    this module does not know, rows that do not fit the placeholders)."""
+    found = _INSERT.match(query)
+    if found is None:
+        return None
+    table, columns, placeholders, conflict = found.groups()
+    names = tuple(c.strip() for c in columns.split(","))
+    if any(n not in _COLUMN_TYPES for n in names) or placeholders.count("%s") != len(names):
+        return None
+    if any(len(row) != len(names) for row in rows):
+        return None
+    return table, names, " ".join((conflict or "").split())
+
+
 def merge_many(
     writes: Sequence[tuple[Sequence[tuple[str, Sequence[Sequence[Any]]]], str | None]],
 ) -> tuple[str, list[Any]] | None:
@@ -196,19 +215,12 @@ def merge_many(
     DO NOTHING keeps its first row, as one-by-one inserts do; under DO UPDATE the last row per key and run is kept
     (one INSERT may not update a row twice). The same key under DO UPDATE from two runs (or a run and an unfenced
     write) makes the statement fail, and the caller sends each write on its own."""
-    groups: dict[tuple[str, tuple[str, ...], str], list[tuple[str | None, Sequence[Any]]]] = {}
+    groups: dict[_Kind, list[tuple[str | None, Sequence[Any]]]] = {}
     for statements, run_id in writes:
         for query, rows in statements:
-            found = _INSERT.match(query)
-            if found is None:
+            key = _kind(query, rows)
+            if key is None:
                 return None
-            table, columns, placeholders, conflict = found.groups()
-            names = tuple(c.strip() for c in columns.split(","))
-            if any(n not in _COLUMN_TYPES for n in names) or placeholders.count("%s") != len(names):
-                return None
-            if any(len(row) != len(names) for row in rows):
-                return None
-            key = (table, names, " ".join((conflict or "").split()))
             groups.setdefault(key, []).extend((run_id, row) for row in rows)
     ctes = [_FENCE_CTE]
     params: list[Any] = [sorted({run_id for _, run_id in writes if run_id is not None})]
@@ -318,7 +330,8 @@ class PostgresSaver(AsyncPostgresSaver):
         running (a write that is not deferred)."""
         if not any(rows for _, rows in recorder.statements):
             return
-        if merge(recorder.statements, run_id) is None:
+        # Checked, not built: the statement is built once, for the batch the write goes in.
+        if any(_kind(query, rows) is None for query, rows in recorder.statements):
             await self.wait_sent()
             await self._write_one(recorder, run_id)
             return
