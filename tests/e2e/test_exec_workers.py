@@ -155,6 +155,21 @@ async def test_banner_names_the_workers(one_worker: ServerProcess, busy_parent: 
     assert banner == [f"  Workers: 1 execution worker process (pid {worker}), 1 run slots each beside the server's 1"]
 
 
+async def test_runs_longer_than_their_lease_keep_it(one_worker: ServerProcess, busy_parent: dict[str, Any]) -> None:
+    # The lease is 3 s (renewed every second): a 7 s run in the worker outlives two leases unless renewal works,
+    # and the blocker in the server has been renewed (or failed to be) since the module began.
+    async with sdk_client(one_worker.url) as client:
+        thread = (await client.threads.create())["thread_id"]
+        waited = await client.runs.wait(thread, "work", input={"tag": "long", "delay": 7})
+        assert waited["pid"] != busy_parent["parent"]
+        runs = await client.runs.list(thread)
+        assert [r["status"] for r in runs] == ["success"]
+        blocker = await client.runs.get(busy_parent["run"]["thread_id"], busy_parent["run"]["run_id"])
+        assert blocker["status"] == "running"
+    log = one_worker.log_path.read_text()
+    assert "renewing leases failed" not in log, log[-3000:]
+
+
 async def test_thread_stream_carries_a_workers_run(one_worker: ServerProcess, busy_parent: dict[str, Any]) -> None:
     async with sdk_client(one_worker.url) as client:
         thread = (await client.threads.create())["thread_id"]

@@ -65,6 +65,7 @@ class InlineConnection:
 
     def __init__(self, conn: Connection) -> None:
         self.sync_connection = conn
+        self.dialect = conn.dialect  # as AsyncConnection has it: repositories branch on `conn.dialect.name`
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self.sync_connection.execute(statement, parameters)
