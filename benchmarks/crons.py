@@ -14,17 +14,28 @@
 With --compare, the same figures on several servers in interleaved rounds (A B A B ..., `--rounds`): each round
 runs the first --burst size and, with --register, a registration of that many crons; then each figure's median
 over the rounds per server and its ratio to the first (server CPU per cron fire and per create for local ones).
+
+    python benchmarks/crons.py --floor --register 20000 --rounds 3
+
+With --floor, registration's floor on this machine: the same JavaScript client loop against two servers that
+answer the create route with a fixed cron and store nothing (benchmarks/floor.py: uvicorn as crongraph runs it,
+with a bare ASGI app and with FastAPI), and against a fresh crongraph, in interleaved rounds of --register
+creates each; per server the median creates/s, the client's and the server's CPU per create, and crongraph's
+distance from each floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
+import subprocess
+import sys
 import time
 from asyncio.subprocess import PIPE
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +58,7 @@ from common import (
     tree_cpu_seconds,
 )
 from langgraph_sdk import get_client
+from tests.support.server import free_port  # importable once common has put the checkout on sys.path
 
 JS_DIR = ROOT / "benchmarks" / "js"
 
@@ -98,7 +110,7 @@ async def burst(
 
     async def make(thread: dict[str, Any]) -> dict[str, Any]:
         async with sem:
-            return await client.crons.create_for_thread(
+            return await client.crons.create_for_thread(  # type: ignore[no-any-return]
                 thread["thread_id"], assistant, schedule=at_instant(slot), input={"value": 1}
             )
 
@@ -275,6 +287,61 @@ async def side_by_side(found: list[Target], args: Any) -> None:
     await compare(found, args.rounds, one_round, higher_is_better=("registration creates/s",))
 
 
+FLOORS = ("bare", "fastapi")
+
+
+@contextlib.contextmanager
+def floor_server(kind: str) -> Iterator[tuple[str, int]]:
+    """benchmarks/floor.py serving `kind` ("bare" or "fastapi") on a free port: (its URL, its pid)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "floor.py"), kind, str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/ok", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the floor server ({kind}) did not start") from None
+                time.sleep(0.05)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def floor(servers: dict[str, tuple[str, int]], args: Any) -> None:
+    """--floor: in interleaved rounds, --register creates through the JavaScript SDK against each server; the
+    medians per server and crongraph's distance from the floors."""
+    figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
+    for _ in range(args.rounds):
+        for name, (url, pid) in servers.items():
+            cpu0 = cpu_seconds(pid)
+            # One chunk of all the creates: its one report.
+            chunks = _register_js(url, "agent", args.register, args.register, args.concurrency)
+            made, rate, client_ms = [report async for report in chunks][-1]
+            figures[name].append((rate, client_ms, (cpu_seconds(pid) - cpu0) / made * 1000))
+    medians = {name: [statistics.median(f[i] for f in rows) for i in range(3)] for name, rows in figures.items()}
+    print(
+        f"registration floor: {args.rounds} interleaved rounds of {args.register} creates, JavaScript SDK, "
+        f"{args.concurrency} in flight; medians"
+    )
+    for name, (rate, client_ms, server_ms) in medians.items():
+        label = {"bare": "bare ASGI app (fixed body)", "fastapi": "FastAPI route (fixed body)"}.get(name, name)
+        print(
+            f"  {label:30} {rate:7.0f} creates/s   client CPU {client_ms:.2f} ms/create   server CPU "
+            f"{server_ms:.2f} ms/create"
+        )
+    rate, _, server_ms = medians["crongraph"]
+    for name in FLOORS:
+        print(
+            f"  crongraph / {name:8} creates/s {rate / medians[name][0]:.2f}x; server CPU "
+            f"+{server_ms - medians[name][2]:.2f} ms/create"
+        )
+
+
 def run() -> None:
     p = parser(__doc__ or "", compare=True)
     p.add_argument(
@@ -287,7 +354,21 @@ def run() -> None:
     p.add_argument("--chunk", type=int, default=20_000, help="crons per printed registration rate (default 20,000)")
     p.add_argument("--client", choices=["js", "python"], default="js", help="the official SDK that registers crons")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight while registering")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="registration against fixed-body servers (benchmarks/floor.py) and a fresh crongraph, interleaved",
+    )
     args = p.parse_args()
+    if args.floor:
+        if args.url or args.compare:
+            raise SystemExit("--floor starts its own servers: no --url or --compare")
+        with contextlib.ExitStack() as stack:
+            servers = {kind: stack.enter_context(floor_server(kind)) for kind in FLOORS}
+            url = stack.enter_context(server(None, **backend(args)))
+            servers["crongraph"] = (url, LOCAL_PID[url])
+            asyncio.run(floor(servers, args))
+        return
     if args.compare:
         with targets(args.compare, args.assistant) as found:
             for t in found:

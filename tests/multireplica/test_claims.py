@@ -19,7 +19,7 @@ import pytest
 from crongraph.clock import SystemClock
 from crongraph.ids import new_id
 from crongraph.queue.reaper import Reaper
-from crongraph.storage import runs, threads
+from crongraph.storage import assistants, runs, tables, threads
 from crongraph.storage.database import Database
 from tests.multireplica.rows import run_row, thread_row
 from tests.support.postgres import PostgresServer
@@ -137,3 +137,49 @@ async def test_a_reaped_workers_late_outcome_is_dropped(db: Database) -> None:
         still = await runs.get(conn, second["run_id"])
     assert after == reaped
     assert still is not None and still["status"] == "running" and still["lease_owner"] == "live-replica"
+
+
+async def test_a_claim_returns_each_run_with_its_assistant_as_stored(db: Database) -> None:
+    # The claim reads the assistant row the executor would read next (one statement fewer per run); a run whose
+    # assistant is gone is claimed all the same, beside None (the executor then ends it with that error).
+    now = datetime.now(UTC)
+    assistant = {
+        "assistant_id": new_id(),
+        "graph_id": "agent",
+        "name": "claimed",
+        "description": None,
+        "config": {"configurable": {"model": "m"}},
+        "context": {"k": [1, 2]},
+        "metadata": {"owner": "x"},
+        "version": 3,
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with db.write() as conn:
+        await assistants.insert_new(conn, assistant)
+        known, gone = thread_row(now), thread_row(now)
+        await threads.insert_new(conn, known)
+        await threads.insert_new(conn, gone)
+        with_assistant = {**run_row(known["thread_id"], now), "assistant_id": assistant["assistant_id"]}
+        without = run_row(gone["thread_id"], now, priority=0)
+        await runs.insert_new(conn, with_assistant)
+        await runs.insert_new(conn, without)
+        stored = await assistants.get(conn, assistant["assistant_id"])
+    async with db.autocommit() as conn:
+        claimed = await runs.claim_with_assistants(
+            conn,
+            owner="solo",
+            token=new_id(),
+            now=now,
+            lease_until=now + LEASE,
+            limit=5,
+            background_limit=5,
+            dialect=db.dialect,
+        )
+    assert [(run["run_id"], run["status"]) for run, _ in claimed] == [
+        (without["run_id"], "running"),  # interactive first
+        (with_assistant["run_id"], "running"),
+    ]
+    assert claimed[0][1] is None
+    assert claimed[1][1] == stored
+    assert set(claimed[1][0]) == {column.name for column in tables.runs.c}  # the run's own columns only

@@ -106,11 +106,55 @@ async def test_a_write_alone_goes_as_its_one_statement_form_on_postgresql(db: Da
     assert flushed == ["checkpoints", "alone"] and len(seen) == 1
     assert await group.run(_insert(two, seen), alone(two, False)) == two
     assert flushed[2:] == ["checkpoints", "alone"] and len(seen) == 2  # its body ran too, once
-    # Submitted together, they share a transaction: no one-statement form.
+    # Submitted beside a write without one, it still goes as its one statement; the other in a transaction.
     flushed.clear()
-    got = await asyncio.gather(group.run(_insert(three, []), alone(three, True)), group.run(_insert(new_id(), [])))
-    assert got[0] == three and flushed == ["checkpoints"]
-    assert await _stored(db, [one, two, three]) == {one, two, three}
+    four = new_id()
+    got = await asyncio.gather(group.run(_insert(three, []), alone(three, True)), group.run(_insert(four, [])))
+    assert list(got) == [three, four] and flushed == ["checkpoints", "alone"]
+    assert await _stored(db, [one, two, three, four]) == {one, two, three, four}
+
+
+async def test_writes_submitted_together_go_as_their_one_statement_forms_on_postgresql(db: Database) -> None:
+    # k outcomes ending together: k statements on one connection, not BEGIN, 2k statements and COMMIT. One whose
+    # statement wrote nothing or raised is written by its body in a transaction, and costs the others nothing.
+    if db.dialect != "postgresql":
+        pytest.skip("the one-statement form is used on PostgreSQL only")
+    group = GroupCommit(db)
+    statements: list[tuple[str, Any]] = []
+    bodies: list[str] = []
+
+    def body(thread_id: str) -> Any:
+        async def write(conn: AsyncConnection) -> str:
+            bodies.append(thread_id)
+            inserted: str = await _insert(thread_id, [])(conn)
+            return inserted
+
+        return write
+
+    def alone(thread_id: str, outcome: str) -> Any:
+        async def statement(conn: AsyncConnection) -> str | None:
+            statements.append((thread_id, conn))
+            if outcome == "raises":
+                raise LookupError("this statement failed")
+            if outcome == "nothing":
+                return None
+            inserted: str = await _insert(thread_id, [])(conn)
+            return inserted
+
+        return statement
+
+    ids = [new_id() for _ in range(5)]
+    outcomes = ["writes", "nothing", "writes", "raises", "writes"]
+    keys = ["k4", "k0", "k3", "k1", "k2"]
+    got = await asyncio.gather(
+        *(group.run(body(tid), alone(tid, o), key=k) for tid, o, k in zip(ids, outcomes, keys, strict=True))
+    )
+    assert got == ids
+    assert [tid for tid, _ in statements] == [ids[1], ids[3], ids[4], ids[2], ids[0]]  # in key order
+    # One connection, then a fresh one after the statement that raised.
+    assert statements[0][1] is statements[1][1] and statements[2][1] is statements[4][1]
+    assert sorted(bodies) == sorted([ids[1], ids[3]])  # only those whose statement wrote nothing ran their body
+    assert await _stored(db, ids) == set(ids)
 
 
 async def test_a_shared_transaction_runs_keyed_writes_in_key_order(db: Database) -> None:

@@ -42,6 +42,12 @@ lose the last writes only of a run that is then reaped. A deferred write refused
 run's outcome is then refused by the lease token too); any other failure of one is raised by the next
 `commit_pending()`. Reads and deletes wait for the writes queued before them, so the process reads its own writes.
 Every other write (the API's state updates, thread copies) returns once it is committed, as LangGraph's does.
+
+A run's last writes may also be committed by the statement that records its outcome (queue/executor.py): when
+no flush is under way and nobody waits for a queued write, `take_writes()` hands them over and
+`outcome_inserts()` makes them INSERTs of that statement, fenced by its finish under the lease token; if that
+statement does not write, `put_back()` queues them again and commits them before the outcome is written another
+way. Either way they commit no later than the outcome.
 """
 
 from __future__ import annotations
@@ -241,6 +247,38 @@ def merge_many(
     return f"WITH {', '.join(ctes)} SELECT run_id FROM fence", params
 
 
+def outcome_inserts(recorders: Sequence[_Recorder]) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """The writes of one run (what take_writes returned), as INSERTs to be data-modifying CTEs of the statement
+    that records the run's outcome (storage/runs.py), each inserting its rows only when that statement's CTE
+    `fence` (the run's finish, fenced by its lease) has a row: (the INSERTs, with named parameters `ck<i>_<j>`,
+    each RETURNING 1; their parameters). Grouped by kind of row as merge_many does, so each shape of outcome
+    statement is prepared once. None when a statement cannot be merged."""
+    groups: dict[_Kind, list[tuple[str | None, Sequence[Any]]]] = {}
+    for recorder in recorders:
+        for query, rows in recorder.statements:
+            key = _kind(query, rows)
+            if key is None:
+                return None
+            groups.setdefault(key, []).extend((None, row) for row in rows)
+    inserts: list[str] = []
+    params: dict[str, Any] = {}
+    for i, ((table, names, conflict), tagged) in enumerate(groups.items()):
+        kept = _last_per_key(tagged, names, conflict)
+        if kept is None:
+            return None
+        if not kept:
+            continue
+        arrays = ", ".join(f"CAST(:ck{i}_{j} AS {_COLUMN_TYPES[n]}[])" for j, n in enumerate(names))
+        inserts.append(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f'v.{n}' for n in names)} "
+            f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE EXISTS (SELECT 1 FROM fence) {conflict} "
+            "RETURNING 1"
+        )
+        columns = list(zip(*(row for _, row in kept), strict=True))
+        params.update({f"ck{i}_{j}": list(column) for j, column in enumerate(columns)})
+    return tuple(inserts), params
+
+
 _DO_UPDATE = re.compile(r"ON CONFLICT\s*\(([\w\s,]+)\)\s*DO UPDATE", re.IGNORECASE)
 
 
@@ -323,6 +361,8 @@ class PostgresSaver(AsyncPostgresSaver):
     _waiters: list[tuple[int, asyncio.Future[None]]] | None = None
     # Set when a queued write must go now (a caller waits for it): the flush stops lingering.
     _kicked: asyncio.Event | None = None
+    # A flush is sending writes (not only lingering).
+    _in_flight = False
 
     async def _write(self, recorder: _Recorder, run_id: str | None) -> None:
         """Queue what LangGraph's write method recorded for the next flush (see the module's docstring); unless
@@ -360,9 +400,13 @@ class PostgresSaver(AsyncPostgresSaver):
                 batch, self._queued = self._queued, []
                 if self._kicked is not None:
                     self._kicked.clear()
+                if not batch:
+                    break  # taken meanwhile (take_writes)
+                self._in_flight = True
                 try:
                     await self._flush(batch)
                 finally:
+                    self._in_flight = False
                     self._done_count += len(batch)
                     self._wake()
         finally:
@@ -408,6 +452,38 @@ class PostgresSaver(AsyncPostgresSaver):
             self._waiters = []
         self._waiters.append((mark, waiter))
         await waiter
+
+    def take_writes(self, run_id: str) -> list[_Recorder] | None:
+        """The deferred writes of `run_id` not sent yet, taken out of the queue for the statement that records the
+        run's outcome (outcome_inserts): the run's last checkpoints then commit with its outcome, one statement
+        fewer. Only when no flush is under way (an earlier write of the run may be in it, and must commit first),
+        nobody waits for a queued write (a read, or a write that is not deferred: the counts they wait for stay
+        true only while nobody waits) and the run has writes queued; else None, and they go as usual. Writes of
+        other runs stay queued (they are fenced by other rows and go to other threads). Whoever takes them writes
+        them: in the outcome's statement, or else with put_back()."""
+        queued = self._queued
+        if not queued or self._in_flight or any(mark > self._done_count for mark, _ in self._waiters or []):
+            return None
+        if any(done is not None for _, _, done in queued):
+            return None
+        mine = [recorder for recorder, run, _ in queued if run == run_id]
+        if not mine:
+            return None
+        self._queued = [entry for entry in queued if entry[1] != run_id]
+        self._queued_count -= len(mine)
+        return mine
+
+    async def put_back(self, recorders: Sequence[_Recorder], run_id: str) -> None:
+        """Writes taken by take_writes that the outcome's statement did not write: queued again (deferred, as they
+        were) and committed, as commit_pending() does, before the outcome is written another way."""
+        for recorder in recorders:
+            if self._queued is None:
+                self._queued = []
+            self._queued.append((recorder, run_id, None))
+            self._queued_count += 1
+        if recorders and self._sending is None:
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+        await self.commit_pending()
 
     async def commit_pending(self) -> None:
         """Until every write queued so far is committed; raises the failure of a deferred write since the last

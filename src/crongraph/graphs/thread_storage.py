@@ -110,7 +110,9 @@ def _embedded_sizes(kind: str | None, blob: bytes) -> tuple[dict[str, int], dict
 
 
 def _sqlite(saver: InlineSqliteSaver, thread_id: str) -> ThreadStorage:
-    # The saver's connection is served inline on the event loop (graphs/sqlite_saver.py); reads take its lock.
+    # The saver's connection is served inline on the event loop (graphs/sqlite_saver.py); reads take its lock,
+    # after the writes it recorded for the end of the loop iteration are committed (so they are counted).
+    saver.commit_pending()
     with saver.lock:
         rows: Iterable[tuple[str, str | None, bytes | None, bytes | None]] = saver.conn.execute(
             "SELECT checkpoint_ns, type, checkpoint, metadata FROM checkpoints WHERE thread_id = ?", (thread_id,)

@@ -2,7 +2,8 @@
 
 Notifications carry ids, never data, and may be lost: every consumer can also find its work by asking storage, so
 a lost notification costs latency, never correctness. Channels form a closed set:
-- RUNS:   a run became claimable (payload: run id or "")
+- RUNS:   a run became claimable (payload: run id or ""; listeners must not depend on it: the PostgreSQL notifier
+          sends one RUNS hint per flush, whatever the number of runs)
 - CANCEL: a running run should stop (payload: run id)
 - CRONS:  a cron may now be due earlier than before: created, changed, resumed (payload: its next_run_date,
           ISO 8601; "" when unknown, which wakes every scheduler)

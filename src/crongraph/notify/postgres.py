@@ -40,6 +40,19 @@ def libpq_url(url: str) -> str:
     return url
 
 
+# Channels whose listeners act on the hint alone, never on its payload (the producer looks at storage for whatever
+# is claimable): one hint of a flush says as much as many, and each costs the database a queue entry to write and
+# every listening backend one to read.
+_ANY_PAYLOAD = frozenset({notify.RUNS})
+
+
+def _collapsed(outbox: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The hints worth sending: identical ones once, and of a channel in _ANY_PAYLOAD only the last."""
+    last = {channel: payload for channel, payload in outbox if channel in _ANY_PAYLOAD}
+    kept = [(c, p) for c, p in outbox if c not in _ANY_PAYLOAD] + list(last.items())
+    return list(dict.fromkeys(kept))
+
+
 class PostgresNotifier:
     def __init__(self, url: str, channels: tuple[str, ...] = notify.CHANNELS) -> None:
         self._url = libpq_url(url)
@@ -147,7 +160,7 @@ class PostgresNotifier:
 
     async def _flush(self) -> None:
         self._outbox_ready.clear()
-        batch = list(dict.fromkeys(self._outbox))  # identical hints in one batch say nothing more
+        batch = _collapsed(self._outbox)
         self._outbox = []
         if not batch:
             return

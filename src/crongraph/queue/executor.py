@@ -108,35 +108,51 @@ class Executor:
         # (graph id, *context keys) already warned about as not in the graph's context_schema: warned once each.
         self._dropped_warned: set[tuple[str, ...]] = set()
         # Outcomes of runs ending in the same loop iteration share one write transaction (each still fenced by its
-        # own lease token), after the checkpoints the runs wrote are committed.
+        # own lease token; on PostgreSQL each is its one statement instead, where it has one), after the
+        # checkpoints the runs wrote are committed.
         self._outcomes = GroupCommit(db, before_commit=self._commit_checkpoints)
-        # Assistants read during this loop iteration: the runs of one claimed batch start in the same iteration
-        # and read their assistant once, as fresh as reading it per run. Cleared at the next iteration.
-        self._assistants_now: dict[str, Record | None] = {}
+        # Assistant reads begun during this loop iteration: the runs of one claimed batch start in the same
+        # iteration and share one read of their assistant (awaited by all), as fresh as reading it per run.
+        # Cleared at the next iteration: a run starting later begins a read of its own.
+        self._assistants_now: dict[str, asyncio.Future[Record | None]] = {}
 
     def _commit_checkpoints(self) -> Any:
-        """The checkpointer's deferred writes committed (SQLite), or an awaitable that commits them (PostgreSQL)."""
-        commit = getattr(self._persistence.checkpointer, "commit_pending", None)
+        """An awaitable that commits the checkpointer's deferred writes (None: it defers none). SQLite's waits for
+        its write lock without sleeping on the loop (acommit_pending)."""
+        checkpointer = self._persistence.checkpointer
+        commit = getattr(checkpointer, "acommit_pending", None) or getattr(checkpointer, "commit_pending", None)
         return commit() if commit is not None else None
 
     async def _assistant(self, assistant_id: str) -> Record | None:
         memo = self._assistants_now
-        if assistant_id in memo:
-            found = memo[assistant_id]
-        else:
-            async with self._db.read() as conn:
-                found = await assistants.get(conn, assistant_id)
+        reading = memo.get(assistant_id)
+        if reading is None:
+            loop = asyncio.get_running_loop()
             if not memo:
-                asyncio.get_running_loop().call_soon(memo.clear)
-            memo[assistant_id] = found
+                loop.call_soon(memo.clear)
+            if self._db.dialect == "postgresql":
+                # The read suspends this run: the others starting beside it wait for it instead of sending theirs.
+                reading = loop.create_task(self._read_assistant(assistant_id))
+            else:
+                # SQLite reads inline without suspending (nothing can start beside it); a task would add a loop turn.
+                reading = loop.create_future()
+                reading.set_result(await self._read_assistant(assistant_id))
+            memo[assistant_id] = reading
+        # Shielded: one run cancelled while waiting must not cancel the read the others wait for.
+        found = await asyncio.shield(reading)
         if found is None:
             return None
         # Each run gets its own copy of what reaches its graph (config and context), as if it had read the row.
         return {**found, "config": copy.deepcopy(found["config"]), "context": copy.deepcopy(found.get("context"))}
 
+    async def _read_assistant(self, assistant_id: str) -> Record | None:
+        async with self._db.read() as conn:
+            return await assistants.get(conn, assistant_id)
+
     async def execute(self, run: Record, cancel_action: dict[str, str], *, assistant: Record | None = None) -> None:
         """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it.
-        `assistant`: the run's assistant as its creation read it (a run handed off at creation), else read here."""
+        `assistant`: the run's assistant as its creation (a run handed off at creation) or its claim (PostgreSQL)
+        read it, else read here."""
         # The run's checkpoint writes commit at the end of their loop iteration (sqlite_saver.py, postgres_saver.py),
         # all before its outcome is committed (GroupCommit's before_commit).
         deferred = DEFER_COMMITS.set(True)
@@ -280,23 +296,27 @@ class Executor:
             # Before the run's end is committed: the next run on the thread may start the moment it is, and must
             # not build on what this run wrote.
             await checkpointer.adelete_for_runs([run_id])
+        # PostgreSQL, the common outcome: one autocommit statement when it is written alone (group_commit.py),
+        # with the run's last checkpoint writes, taken out of the checkpointer's queue (so that the commit of the
+        # checkpoints before outcomes does not send them on their own); any other way, they are sent first.
+        at_once = not rollback and not run_usage.has_usage(values)
+        taken = _TakenWrites.take(checkpointer, run_id) if at_once else None
         outcome = await self._outcomes.run(
             lambda conn: _write_outcome(
-                conn, run, status, output, values, error, interrupts, stopped, rollback, now, self._db.dialect
+                conn, run, status, output, values, error, interrupts, stopped, rollback, now, self._db.dialect, taken
             ),
-            # PostgreSQL, the common outcome: one autocommit statement when it is written alone (group_commit.py).
             None
-            if rollback or run["temporary"] or run_usage.has_usage(values)
+            if not at_once
             else lambda conn: _write_outcome_at_once(
-                conn, run, status, output, values, error, interrupts, stopped, now
+                conn, run, status, output, values, error, interrupts, stopped, now, self._broker, taken
             ),
             key=run_id,
         )
         if outcome is None:
             log.warning("run %s: lease lost before the outcome was written; outcome dropped", run_id)
             return None
-        finished, delete_thread = outcome
-        if delete_thread:
+        finished, delete_checkpoints = outcome
+        if delete_checkpoints:
             await checkpointer.adelete_thread(thread_id)
         return finished
 
@@ -313,11 +333,15 @@ async def _write_outcome(
     rollback: bool,
     now: Any,
     dialect: str,
+    taken: _TakenWrites | None = None,
 ) -> tuple[Record, bool] | None:
     """The outcome's statements, in the caller's transaction (GroupCommit may share it with other runs' outcomes
     and run this again on its own): the run's end fenced by its lease token, its usage, and the thread brought up
-    to date. (the run as recorded, whether the thread was deleted), or None when the lease was lost."""
+    to date. (the run as recorded, whether the thread was deleted and its checkpoints are still to be), or None
+    when the lease was lost."""
     run_id, thread_id = run["run_id"], run["thread_id"]
+    if taken is not None:
+        await taken.put_back()  # committed before the outcome, as every run's checkpoints are
     # Token usage of the AI messages the run added (cron budgets read it); the state before the run is read only
     # when some message reports usage.
     usage = None
@@ -373,16 +397,84 @@ def _settlement(
 
 
 async def _write_outcome_at_once(
-    conn: Any, run: Record, status: str, output: Any, values: Any, error: Any, interrupts: Any, stopped: bool, now: Any
+    conn: Any,
+    run: Record,
+    status: str,
+    output: Any,
+    values: Any,
+    error: Any,
+    interrupts: Any,
+    stopped: bool,
+    now: Any,
+    broker: StreamBroker,
+    taken: _TakenWrites | None = None,
 ) -> tuple[Record, bool] | None:
-    """PostgreSQL, on an autocommit connection: what _write_outcome writes for a run that is not temporary, not
-    rolled back and reports no usage, in one statement (storage/runs.finish_and_settle); None when nothing was
-    written (the caller then runs _write_outcome in a transaction)."""
-    settled, changes = _settlement(status, values, error, interrupts, stopped, False, now)
-    finished = await runs.finish_and_settle(
-        conn, run, status=status, output=output, error=error, now=now, settled=settled, changes=changes
-    )
-    return None if finished is None else (finished, False)
+    """PostgreSQL, on an autocommit connection: what _write_outcome writes for a run that is not rolled back and
+    reports no usage, in one statement (storage/runs.finish_and_settle; for a temporary thread
+    storage/runs.finish_and_delete_thread, its checkpoints deleted too), with the run's stored events still
+    unwritten and its END row, which carries the run's record as this statement leaves it (the broker then writes
+    no END row of its own); None when nothing was written (the caller then runs _write_outcome in a transaction,
+    and the broker writes the events and END row as usual). The run's last checkpoint writes (`taken`) go in the
+    same statement; on a temporary thread, which the statement deletes with its checkpoints, they are dropped."""
+    inserts = None
+    if taken is not None and not run["temporary"]:
+        inserts = await taken.inserts()
+    batch = broker.end_with_outcome(run["run_id"], runs.ended(run, status, output, error, now))
+    finished: Record | None = None
+    outcome: dict[str, Any] = {"status": status, "output": output, "error": error, "now": now, "batch": batch}
+    try:
+        if run["temporary"]:
+            finished = await runs.finish_and_delete_thread(conn, run, **outcome)
+        else:
+            settled, changes = _settlement(status, values, error, interrupts, stopped, False, now)
+            finished = await runs.finish_and_settle(
+                conn, run, settled=settled, changes=changes, checkpoints=inserts, **outcome
+            )
+    finally:
+        if batch is not None:
+            broker.outcome_written(run["run_id"], batch, finished is not None)
+    if finished is None:
+        return None
+    if taken is not None:
+        taken.written()
+    return finished, False
+
+
+class _TakenWrites:
+    """A run's last checkpoint writes, taken from the PostgreSQL checkpointer's queue for its outcome's statement
+    (graphs/postgres_saver.take_writes): written there, or else put back and committed before the outcome is
+    written another way (once, however many times the outcome is tried)."""
+
+    def __init__(self, checkpointer: Any, run_id: str, recorders: list[Any]) -> None:
+        self._checkpointer = checkpointer
+        self._run_id = run_id
+        self._recorders: list[Any] | None = recorders
+
+    @classmethod
+    def take(cls, checkpointer: Any, run_id: str) -> _TakenWrites | None:
+        take = getattr(checkpointer, "take_writes", None)
+        recorders = take(run_id) if take is not None else None
+        return cls(checkpointer, run_id, recorders) if recorders else None
+
+    async def inserts(self) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """The writes as the outcome statement's INSERTs (postgres_saver.outcome_inserts); None when they are
+        not merged (put back and committed now instead)."""
+        if self._recorders is None:
+            return None
+        from crongraph.graphs.postgres_saver import outcome_inserts  # only PostgreSQL's checkpointer takes writes
+
+        merged = outcome_inserts(self._recorders)
+        if merged is None:
+            await self.put_back()
+        return merged
+
+    def written(self) -> None:
+        self._recorders = None
+
+    async def put_back(self) -> None:
+        recorders, self._recorders = self._recorders, None
+        if recorders:
+            await self._checkpointer.put_back(recorders, self._run_id)
 
 
 async def _release(held: AsyncExitStack, failure: BaseException | None, run_id: str) -> BaseException | None:

@@ -13,10 +13,14 @@ token): grouping changes how many commits there are, never what a body writes. `
 before each flush (awaited when it returns an awaitable): the checkpointer commits what the runs wrote before
 their outcomes are committed.
 
-A body may come with `alone`: the same write as one statement, for an autocommit connection (PostgreSQL: no
-BEGIN and COMMIT), used when the body would be written in a transaction of its own anyway (nothing else was
-submitted in its loop iteration). `alone` either writes everything the body would and returns the body's
-result, or writes nothing and returns None (or raises): then the body runs in a transaction as usual.
+A body may come with `alone` (PostgreSQL): the same write as one statement, for an autocommit connection.
+`alone` either writes everything the body would and returns the body's result, or writes nothing and returns None
+(or raises): then the body runs in a transaction as usual. On PostgreSQL every body that has one is written
+through it, each its own statement and commit, one after the other on one connection, whether or not others were
+submitted beside it: k outcomes ending together then cost k statements, where one shared transaction cost
+BEGIN, two statements each and COMMIT (statements, not commits, are what a run pays for on PostgreSQL: each is a
+round trip, a plan-cache check and an executor start-up). Never inside a shared transaction: an `alone` statement
+may tell others what it wrote (the broker's END row), so it must not be rolled back by another body's failure.
 
 A body may come with a `key` (a run's outcome: its run id): a shared transaction runs its bodies in key order
 (bodies without one first, in submission order), so that it takes the rows they lock in the order lease renewal
@@ -91,6 +95,38 @@ class GroupCommit:
                 if not future.done():
                     future.cancel()
 
+    async def _write_alone(
+        self, batch: list[tuple[Body, asyncio.Future[Any]]]
+    ) -> list[tuple[Body, asyncio.Future[Any]]]:
+        """Write each body that has an `alone` through it, in batch order, on one autocommit connection (a fresh
+        one after a statement failed, whatever the failure did to the connection). The bodies left to write in a
+        transaction: those without `alone`, and those whose `alone` wrote nothing or raised."""
+        todo = [item for item in batch if item[1] in self._alone]
+        if not todo:
+            return batch
+        rest = [item for item in batch if item[1] not in self._alone]
+        while todo:
+            try:
+                async with self._db.autocommit() as conn:
+                    while todo:
+                        body, future = todo.pop(0)
+                        try:
+                            result = await self._alone[future](conn)
+                        except Exception as exc:
+                            log.debug("a one-statement write failed (%s); writing it in a transaction", exc)
+                            rest.append((body, future))
+                            break
+                        if result is None:
+                            rest.append((body, future))
+                        elif not future.done():
+                            future.set_result(result)
+            except Exception as exc:  # no connection: every body left is written the long way (and fails there)
+                log.debug("one-statement writes could not start (%s); writing them in transactions", exc)
+                rest += todo
+                todo = []
+        order = {id(future): i for i, (_body, future) in enumerate(batch)}
+        return sorted(rest, key=lambda item: order[id(item[1])])  # in key order again, for a shared transaction
+
     async def _write(self, batch: list[tuple[Body, asyncio.Future[Any]]]) -> None:
         if self._before_commit is not None:
             try:
@@ -102,9 +138,11 @@ class GroupCommit:
                     if not future.done():
                         future.set_exception(exc)
                 return
+        # Stable: bodies without a key first, then by key.
+        batch = sorted(batch, key=lambda item: (item[1] in self._keys, self._keys.get(item[1], "")))
+        if self._alone:
+            batch = await self._write_alone(batch)
         if len(batch) > 1:
-            # Stable: bodies without a key first, then by key.
-            batch = sorted(batch, key=lambda item: (item[1] in self._keys, self._keys.get(item[1], "")))
             try:
                 async with self._db.write() as conn:
                     results = [await body(conn) for body, _ in batch]
@@ -114,17 +152,6 @@ class GroupCommit:
                 for (_body, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
-                return
-        if len(batch) == 1 and (alone := self._alone.get(batch[0][1])) is not None:
-            try:
-                async with self._db.autocommit() as conn:
-                    result = await alone(conn)
-            except Exception as exc:
-                log.debug("a one-statement write failed (%s); writing it in a transaction", exc)
-                result = None
-            if result is not None:
-                if not batch[0][1].done():
-                    batch[0][1].set_result(result)
                 return
         for body, future in batch:
             try:

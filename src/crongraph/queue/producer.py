@@ -85,6 +85,16 @@ class RunQueue:
         # True while the last look at storage found no pending run due and no wake-up came since: a run ending then
         # can make nothing claimable (any run created since came with a RUNS hint), so it need not wake the loop.
         self._nothing_pending = False
+        # True when the last claim took all it asked for: more runs are likely claimable, so the next claim skips
+        # the `any_claimable` read (draining a backlog, it answers yes every time). A claim that finds nothing
+        # then costs one statement instead of a read.
+        self._backlog = False
+        # The earliest delayed run's moment as last read (runs.next_available_at), and when it was read. Only a run
+        # created since (a RUNS hint) can make it earlier; a run claimed or cancelled since can only make it later,
+        # which costs one early wake-up. Read again after a RUNS hint, once it has passed, or after SAFETY_POLL (a
+        # hint may be lost).
+        self._delayed: datetime | None = None
+        self._delayed_read_at: datetime | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._renew_task: asyncio.Task[None] | None = None
 
@@ -93,7 +103,7 @@ class RunQueue:
     async def start(self) -> None:
         if self._loop_task is not None:
             return
-        self._notifier.listen(notify.RUNS, lambda _payload: self.wake())
+        self._notifier.listen(notify.RUNS, self._on_runs)
         self._notifier.listen(notify.CANCEL, self._on_cancel)
         self._loop_task = asyncio.create_task(self._run_forever(), name="crongraph-producer")
         self._renew_task = asyncio.create_task(self._renew_forever(), name="crongraph-lease-renewer")
@@ -198,6 +208,10 @@ class RunQueue:
                 latest = until
         return latest
 
+    def _on_runs(self, _payload: str) -> None:
+        self._delayed_read_at = None  # the run created may be delayed, and due before the one known
+        self.wake()
+
     def _on_cancel(self, payload: str) -> None:
         run_id, _, action = payload.partition(":")
         self.cancel_local(run_id, action or "interrupt")
@@ -247,11 +261,21 @@ class RunQueue:
         if len(self._tasks) + len(self._reserved_slots) < self._workers:
             # Slots are free, so nothing more is claimable now: only a delayed run could be due before a wake-up.
             # (With every slot taken, a slot freeing wakes us anyway: no need to ask.)
-            async with self._db.read() as conn:
-                delayed = await runs.next_available_at(conn, self._clock.now())
+            delayed = await self._next_delayed()
             if delayed is not None:
                 wake_at = min(wake_at, delayed)
         await self._clock.sleep_until(wake_at, self._wake)
+
+    async def _next_delayed(self) -> datetime | None:
+        """When the earliest delayed run becomes claimable (None: no delayed run), read again only when the last
+        read may be out of date (see _delayed)."""
+        now = self._clock.now()
+        known = self._delayed_read_at
+        if known is None or now - known >= SAFETY_POLL or (self._delayed is not None and self._delayed <= now):
+            async with self._db.read() as conn:
+                self._delayed = await runs.next_available_at(conn, now)
+            self._delayed_read_at = now
+        return self._delayed
 
     async def _claim(self) -> int:
         free = self._workers - len(self._tasks) - len(self._reserved_slots)
@@ -259,11 +283,12 @@ class RunQueue:
             self._nothing_pending = False  # not looked at
             return 0
         now = self._clock.now()
-        self._nothing_pending = True  # unless a wake-up comes while we look
-        async with self._db.read() as conn:
-            if not await runs.any_claimable(conn, now):
-                return 0
-        self._nothing_pending = False
+        if not self._backlog:
+            self._nothing_pending = True  # unless a wake-up comes while we look
+            async with self._db.read() as conn:
+                if not await runs.any_claimable(conn, now):
+                    return 0
+            self._nothing_pending = False
         token = new_id()
         background_free = max(0, free - self._reserved)
         throttled = bool(self._interactive) or now < self._interactive_until
@@ -276,7 +301,7 @@ class RunQueue:
         # Each claim statement is atomic on its own (FOR UPDATE SKIP LOCKED on PostgreSQL), so on PostgreSQL they
         # run in autocommit: no BEGIN/COMMIT round trips around them.
         async with self._db.autocommit() as conn:
-            claimed = await runs.claim(
+            claimed = await runs.claim_with_assistants(
                 conn,
                 owner=self.owner,
                 token=token,
@@ -286,10 +311,13 @@ class RunQueue:
                 background_limit=background_free,
                 dialect=self._db.dialect,
             )
-        if throttled and any(run["priority"] > 0 for run in claimed):
+        interactive = sum(1 for run, _ in claimed if run["priority"] == 0)
+        rest = min(free - interactive, background_free)
+        self._backlog = interactive == free or (rest > 0 and len(claimed) - interactive == rest)
+        if throttled and any(run["priority"] > 0 for run, _ in claimed):
             self._background_not_before = now + BACKGROUND_SPACING
-        for run in claimed:
-            self._start_task(run, None)
+        for run, assistant in claimed:
+            self._start_task(run, assistant)  # the assistant as the claim read it (PostgreSQL), else None: read then
         return len(claimed)
 
     def _start_task(self, run: Record, assistant: Record | None) -> None:

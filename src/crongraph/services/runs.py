@@ -319,8 +319,10 @@ class RunService:
         filter, and the strategy has nothing to cancel or refuse (enqueue: the run goes in behind the thread's runs;
         another strategy: only when none is pending or running). None when nothing was written (the thread or
         assistant is missing, the thread changed meanwhile, or a strategy applies): `_create_in` does it then."""
-        if self.ctx.dialect != "postgresql" or thread_id is None or guard.assistant is not None:
+        if self.ctx.dialect != "postgresql" or guard.assistant is not None:
             return None
+        if thread_id is None:
+            return await self._create_stateless_at_once(body, assistant_id, priority, extra_metadata, cron, guard, slot)
         strategy = body.get("multitask_strategy") or "enqueue"
         now = self.ctx.clock.now()
         run = self._run_row(thread_id, body, assistant_id, strategy, False, priority, extra_metadata, cron, now)
@@ -336,6 +338,41 @@ class RunService:
             if not inserted:
                 slot.run_id = None
         return (run, []) if inserted else None
+
+    async def _create_stateless_at_once(
+        self,
+        body: dict[str, Any],
+        assistant_id: str,
+        priority: int,
+        extra_metadata: dict[str, Any] | None,
+        cron: tuple[str, datetime] | None,
+        guard: RunGuard,
+        slot: Slot | None,
+    ) -> tuple[Record, list[tuple[str, str]]] | None:
+        """PostgreSQL, a stateless run: its new thread and the run created in one autocommit statement
+        (storage/runs.create_with_thread), the rows as `_create_in` makes them; None when nothing was written (the
+        assistant does not exist: `_create_in` says so)."""
+        now = self.ctx.clock.now()
+        thread_id = new_id()
+        temporary = body.get("on_completion", "delete") == "delete"
+        # The thread's metadata as _new_thread_row merges it, the assistant's graph names (known only to the
+        # statement) between the run's config metadata and the run's own metadata.
+        first = dict((body.get("config") or {}).get("metadata", {}))
+        thread = self.threads.new_row(thread_id, {**(body.get("metadata") or {}), **(extra_metadata or {})})
+        thread["status"] = "busy"
+        thread["metadata"].update(guard.stamped)  # a thread created by the run is its creator's too
+        run = self._run_row(thread_id, body, assistant_id, None, temporary, priority, extra_metadata, cron, now)
+        if slot is not None:
+            slot.claim(run)
+        async with self.ctx.db.autocommit() as conn:
+            assistant = await runs.create_with_thread(conn, thread, first, run)
+        if slot is not None:
+            slot.taken = assistant is not None
+            slot.assistant = assistant
+            if assistant is None:
+                slot.run_id = None
+                run.update(runs.UNCLAIMED)
+        return None if assistant is None else (run, [])
 
     async def _create_in(
         self,

@@ -25,15 +25,18 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import column as sql_column
+from sqlalchemy.sql import table as sql_table
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from crongraph.storage import common
+from crongraph.storage import common, events
 from crongraph.storage.common import Record
 from crongraph.storage.filters import Match
 from crongraph.storage.tables import UTCDateTime, assistants, runs, threads
@@ -178,6 +181,52 @@ async def create_on_thread(
     return assistant, True
 
 
+@functools.cache
+def _create_with_thread_statement() -> Any:
+    # The assistant's read, the new thread's insert (its metadata naming the assistant's graph between the two
+    # given parts) and the run's insert, in one statement; the thread and run go in only when the assistant exists.
+    found = select(assistants).where(assistants.c.assistant_id == bindparam("a_id")).cte("assistant")
+    names = func.jsonb_build_object("graph_id", found.c.graph_id, "assistant_id", found.c.assistant_id)
+    values = []
+    for column in threads.c:
+        value: Any = bindparam(f"t_{column.name}", type_=column.type)
+        if column.name == "metadata":
+            value = bindparam("t_first", type_=column.type).op("||")(names).op("||")(value)
+        values.append(value.label(column.name))
+    made = (
+        insert(threads)
+        .from_select([c.name for c in threads.c], select(*values).select_from(found))
+        .returning(threads.c.thread_id)
+        .cte("made")
+    )
+    row = [bindparam(f"p_{column.name}", type_=column.type) for column in runs.c]
+    inserted = (
+        insert(runs)
+        .from_select([c.name for c in runs.c], select(*row).select_from(made))
+        .returning(runs.c.status)
+        .cte("inserted")
+    )
+    columns = [c.label(f"a_{c.name}") for c in found.c] + [inserted.c.status.label("r_status")]
+    return select(*columns).select_from(found.outerjoin(inserted, true()))
+
+
+async def create_with_thread(
+    conn: AsyncConnection, thread: Record, first_metadata: Record, values: Record
+) -> Record | None:
+    """PostgreSQL only, alone on an autocommit connection: a stateless run's creation in one statement (where BEGIN,
+    a read, two inserts and COMMIT were): the run `values` (as given, possibly claimed: its thread is new, so
+    nothing is in flight on it) on the new thread `thread`, whose stored metadata is `first_metadata`, then the
+    names of `values["assistant_id"]`'s graph (graph_id, assistant_id), then `thread["metadata"]` (later keys
+    win). The assistant; None when it does not exist, and then nothing was written."""
+    params = {f"p_{column.name}": values.get(column.name) for column in runs.c}
+    params.update({f"t_{column.name}": thread.get(column.name) for column in threads.c})
+    params.update(t_first=first_metadata, a_id=values["assistant_id"])
+    row = common.record((await conn.execute(_create_with_thread_statement(), params)).first())
+    if row is None or row["r_status"] is None:
+        return None
+    return {k[2:]: v for k, v in row.items() if k.startswith("a_")}
+
+
 _GET = select(runs).where(runs.c.run_id == bindparam("run_id"))
 _GET_ON_THREAD = _GET.where(runs.c.thread_id == bindparam("thread_id"))
 
@@ -305,6 +354,60 @@ def _claim_statement(interactive: bool, dialect: str) -> Any:
     ).returning(*runs.c)
 
 
+_ASSISTANT = "assistant__"  # the prefix of the assistant's columns beside a claimed run's
+
+
+@functools.cache
+def _claim_with_assistant_statement(interactive: bool) -> Any:
+    """PostgreSQL: the claim, each claimed run returned beside its assistant's row (its columns prefixed; NULL when
+    the assistant is gone). The executor's next statement would read that row; read by the claim, as fresh, it
+    costs an index lookup instead of a statement (a round trip, a plan-cache check, an executor start-up)."""
+    claimed = _claim_statement(interactive, "postgresql").cte("claimed")
+    return select(claimed, *(c.label(_ASSISTANT + c.name) for c in assistants.c)).select_from(
+        claimed.outerjoin(assistants, assistants.c.assistant_id == claimed.c.assistant_id)
+    )
+
+
+def _run_and_assistant(row: Any) -> tuple[Record, Record | None]:
+    run: Record = {}
+    assistant: Record = {}
+    for key, value in row._mapping.items():
+        if key.startswith(_ASSISTANT):
+            assistant[key[len(_ASSISTANT) :]] = value
+        else:
+            run[key] = value
+    return run, assistant if assistant["assistant_id"] is not None else None
+
+
+async def claim_with_assistants(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    token: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    background_limit: int,
+    dialect: str,
+) -> list[tuple[Record, Record | None]]:
+    """`claim`, each run with its assistant's row as the claim found it (PostgreSQL, in the claim statement; None
+    when it is gone), or None on SQLite, where a read costs less than widening the claim."""
+    params = {"owner": owner, "token": token, "now": now, "lease_until": lease_until}
+    claimed: list[tuple[Record, Record | None]] = []
+    for interactive in (True, False):
+        room = limit - len(claimed) if interactive else min(limit - len(claimed), background_limit)
+        if room <= 0:
+            continue
+        if dialect == "postgresql":
+            result = await conn.execute(_claim_with_assistant_statement(interactive), {**params, "limit": room})
+            claimed += [_run_and_assistant(row) for row in result.all()]
+        else:
+            result = await conn.execute(_claim_statement(interactive, dialect), {**params, "limit": room})
+            claimed += [(run, None) for run in common.records(result.all())]
+    claimed.sort(key=lambda pair: (pair[0]["priority"], pair[0]["run_id"]))
+    return claimed
+
+
 async def claim(
     conn: AsyncConnection,
     *,
@@ -318,15 +421,17 @@ async def claim(
 ) -> list[Record]:
     """Take up to `limit` runs that may start now, one per thread, oldest first: interactive runs (priority 0)
     before background ones, and at most `background_limit` background runs."""
-    params = {"owner": owner, "token": token, "now": now, "lease_until": lease_until}
-    result = await conn.execute(_claim_statement(True, dialect), {**params, "limit": limit})
-    claimed = common.records(result.all())
-    rest = min(limit - len(claimed), background_limit)
-    if rest > 0:
-        result = await conn.execute(_claim_statement(False, dialect), {**params, "limit": rest})
-        claimed += common.records(result.all())
-    claimed.sort(key=lambda r: (r["priority"], r["run_id"]))
-    return claimed
+    claimed = await claim_with_assistants(
+        conn,
+        owner=owner,
+        token=token,
+        now=now,
+        lease_until=lease_until,
+        limit=limit,
+        background_limit=background_limit,
+        dialect=dialect,
+    )
+    return [run for run, _assistant in claimed]
 
 
 _ANY_CLAIMABLE = (
@@ -424,8 +529,9 @@ def _finish_params(run: Record, status: str, output: Any, error: Any, now: datet
     }
 
 
-def _ended(run: Record, status: str, output: Any, error: Any, now: datetime) -> Record:
-    """The run as a finish that held its lease left it."""
+def ended(run: Record, status: str, output: Any, error: Any, now: datetime) -> Record:
+    """The run as a finish that held its lease leaves it (a new dict; `run` as claimed): what the outcome's
+    writers return, and what a run's END event carries, built before the write."""
     changes = {"status": status, "output": output, "error": error, "updated_at": now, "ended_at": now}
     return {**run, **changes, "lease_expires_at": None}
 
@@ -438,7 +544,7 @@ async def finish(
     params = _finish_params(run, status, output, error, now)
     if (await conn.execute(_FINISH, params)).rowcount == 0:
         return None
-    return _ended(run, status, output, error, now)
+    return ended(run, status, output, error, now)
 
 
 # PostgreSQL: the fenced finish and the thread's row lock in one statement (where two were). The lock is taken only
@@ -466,15 +572,31 @@ async def finish_and_lock_thread(
     row = (await conn.execute(_FINISH_AND_LOCK, params)).one()
     if not row.finished:
         return None
-    return _ended(run, status, output, error, now)
+    return ended(run, status, output, error, now)
+
+
+def _written_with_the_finish(finished: Any, inserts: tuple[str, ...]) -> list[Any]:
+    """Columns for the outcome statement's SELECT that make it run `inserts` (INSERTs ... RETURNING 1 that insert
+    only when the CTE `fence` has a row; graphs/postgres_saver.outcome_inserts) as data-modifying CTEs after
+    `finished`, with `fence` the run `finished` wrote: a CTE is rendered only when the statement references it,
+    in the order first referenced, and a CTE may only name those before it."""
+    if not inserts:
+        return []
+    fence = select(finished.c.run_id).cte("fence")
+    columns = [select(func.count()).select_from(fence).scalar_subquery().label("fenced")]
+    for i, sql in enumerate(inserts):
+        written = text(sql).columns(sql_column("one")).cte(f"ck{i}")
+        columns.append(select(func.count()).select_from(written).scalar_subquery().label(f"ck{i}"))
+    return columns
 
 
 @functools.cache
-def _finish_and_settle_statement(columns: frozenset[str]) -> Any:
+def _finish_and_settle_statement(columns: frozenset[str], with_events: bool, inserts: tuple[str, ...] = ()) -> Any:
     # The thread is settled only when the run still holds its lease (as the snapshot sees it) and the thread's row
     # is the version the snapshot saw, and the run is finished only when the thread was settled; if the run's row
     # changed meanwhile so that the finish's fence no longer holds (the reaper ended it), the statement divides by
-    # zero and nothing of it is applied.
+    # zero and nothing of it is applied. With events, the run's events (its END row among them) are inserted and
+    # announced only when the run was finished.
     fence = exists().where(
         runs.c.run_id == bindparam("b_run_id"), runs.c.lease_token == bindparam("b_token"), runs.c.status == "running"
     )
@@ -492,7 +614,12 @@ def _finish_and_settle_statement(columns: frozenset[str]) -> Any:
     n_settled = select(func.count()).select_from(settled).scalar_subquery()
     n_finished = select(func.count()).select_from(finished).scalar_subquery()
     consistent = literal_column("1") / case((n_finished == n_settled, 1), else_=0)
-    return select(n_finished.label("finished"), consistent.label("consistent"))
+    columns_out = [n_finished.label("finished"), consistent.label("consistent")]
+    columns_out += _written_with_the_finish(finished, inserts)
+    if with_events:
+        added, hinted = events.written_when(select(finished.c.run_id).exists())
+        columns_out += [select(func.count()).select_from(added).scalar_subquery().label("events"), hinted]
+    return select(*columns_out)
 
 
 async def finish_and_settle(
@@ -505,19 +632,104 @@ async def finish_and_settle(
     now: datetime,
     settled: str,
     changes: Record,
+    batch: events.Batch | None = None,
+    checkpoints: tuple[tuple[str, ...], Record] | None = None,
 ) -> Record | None:
     """PostgreSQL only, alone on an autocommit connection: `finish` and threads.settle_after_run(thread, `settled`,
     **`changes`) in one statement (where BEGIN, two statements and COMMIT were), when nothing can have changed the
-    thread's runs unseen since the statement's snapshot. The run as it now stands; None when nothing was written
+    thread's runs unseen since the statement's snapshot; with `batch`, its run events written and announced by the
+    same statement, only if the outcome was; so are `checkpoints` (the run's last checkpoint writes:
+    graphs/postgres_saver.outcome_inserts). The run as it now stands (`ended(...)`); None when nothing was written
     (the thread's row changed meanwhile, or the lease was lost): the caller then writes the outcome the long way.
     Raises psycopg's DivisionByZero (through SQLAlchemy) when the run's row changed so that its fence failed after
     the snapshot; nothing was written then either."""
     params = _finish_params(run, status, output, error, now)
     params.update({"k_key": run["thread_id"], "v_status": settled, **{f"v_{c}": v for c, v in changes.items()}})
-    row = (await conn.execute(_finish_and_settle_statement(frozenset(changes)), params)).one()
+    if batch is not None:
+        params.update(batch.params())
+    inserts: tuple[str, ...] = ()
+    if checkpoints is not None:
+        inserts = checkpoints[0]
+        params.update(checkpoints[1])
+    statement = _finish_and_settle_statement(frozenset(changes), batch is not None, inserts)
+    row = (await conn.execute(statement, params)).one()
     if not row.finished:
         return None
-    return _ended(run, status, output, error, now)
+    return ended(run, status, output, error, now)
+
+
+# LangGraph's checkpoint tables (its Postgres saver's, in the same database), as far as deleting a thread's rows.
+_CHECKPOINT_TABLES = [
+    sql_table(name, sql_column("thread_id")) for name in ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+]
+
+
+@functools.cache
+def _finish_and_delete_thread_statement(with_events: bool) -> Any:
+    # As _finish_and_settle_statement, for a run on a temporary thread: the thread (with its checkpoints) is deleted
+    # instead of settled, only when no other run of it is pending or running. The run's row, finished here under
+    # its fence (re-checked on the newest version of the row), goes with its thread at the end of the statement.
+    fence = exists().where(
+        runs.c.run_id == bindparam("b_run_id"), runs.c.lease_token == bindparam("b_token"), runs.c.status == "running"
+    )
+    deleted = (
+        delete(threads)
+        .where(
+            threads.c.thread_id == bindparam("k_key"),
+            _thread_unchanged(),
+            fence,
+            ~_thread_has_inflight(bindparam("b_run_id")),
+        )
+        .returning(threads.c.thread_id)
+        .cte("deleted")
+    )
+    finished = _FINISH.where(select(deleted.c.thread_id).exists()).returning(runs.c.run_id).cte("finished")
+    n_deleted = select(func.count()).select_from(deleted).scalar_subquery()
+    n_finished = select(func.count()).select_from(finished).scalar_subquery()
+    consistent = literal_column("1") / case((n_finished == n_deleted, 1), else_=0)
+    columns_out = [n_finished.label("finished"), consistent.label("consistent")]
+    done = select(finished.c.run_id).exists()
+    for i, checkpoints in enumerate(_CHECKPOINT_TABLES):
+        gone = (
+            delete(checkpoints)
+            .where(checkpoints.c.thread_id == bindparam("k_key"), done)
+            .returning(literal_column("1"))
+            .cte(f"gone_{i}")
+        )
+        columns_out.append(select(func.count()).select_from(gone).scalar_subquery().label(f"gone_{i}"))
+    if with_events:
+        added, hinted = events.written_when(done)
+        columns_out += [select(func.count()).select_from(added).scalar_subquery().label("events"), hinted]
+    return select(*columns_out)
+
+
+async def finish_and_delete_thread(
+    conn: AsyncConnection,
+    run: Record,
+    *,
+    status: str,
+    output: Any,
+    error: Any,
+    now: datetime,
+    batch: events.Batch | None = None,
+) -> Record | None:
+    """PostgreSQL only, alone on an autocommit connection: for a run on a temporary thread, `finish`, the thread
+    deleted (threads.delete_if_no_inflight) with its run and LangGraph's checkpoints of it, and `batch` written,
+    in one statement (where BEGIN, three statements, COMMIT and the checkpoints' deletion were; the run's last
+    checkpoint writes, when the caller took them, need not be written at all), when no other run
+    of the thread is pending or running and nothing can have changed that unseen since the statement's snapshot.
+    The run as it last stood (`ended(...)`: its row is gone); None when nothing was written (another run of the
+    thread is in flight, the thread's row changed meanwhile, or the lease was lost): the caller then writes the
+    outcome the long way. Raises psycopg's DivisionByZero (through SQLAlchemy) when the run's fence failed after
+    the snapshot; nothing was written then either."""
+    params = _finish_params(run, status, output, error, now)
+    params["k_key"] = run["thread_id"]
+    if batch is not None:
+        params.update(batch.params())
+    row = (await conn.execute(_finish_and_delete_thread_statement(batch is not None), params)).one()
+    if not row.finished:
+        return None
+    return ended(run, status, output, error, now)
 
 
 async def set_usage(conn: AsyncConnection, run_id: str, usage: Record) -> None:

@@ -154,6 +154,17 @@ class StreamBroker:
             self._append_thread(run.thread_id, run_id, "metadata", marker)
         asyncio.get_running_loop().call_later(self._retention, self._expire, run_id)
 
+    def end_with_outcome(self, run_id: str, final: dict[str, Any]) -> Any:
+        """The run's stored events still to write, its END row (carrying `final`, the run's record as its outcome
+        leaves it) among them, taken for the statement that records the outcome (a storage/events.Batch); None
+        when this broker stores no events or cannot hand them over now. The caller then calls `outcome_written`
+        with the batch and whether the statement wrote it, before `close`."""
+        return None
+
+    def outcome_written(self, run_id: str, batch: Any, written: bool) -> None:
+        """After `end_with_outcome`: the batch was written (`close` then writes no END of its own), or it was not
+        and is queued again."""
+
     def _append_thread(self, thread_id: str, run_id: str, name: str, data: bytes) -> None:
         thread = self._thread(thread_id)
         thread.owners.append(run_id)

@@ -3,10 +3,15 @@ for from any other. It is a StreamBroker (streams/broker.py), which keeps doing 
 process: the executing replica's memory log, its own subscribers, the thread logs, final records.
 
 What it adds: the replica executing a run also appends the run's events to the run_events table. One writer task
-flushes whatever has accumulated in one statement, together with a RUN_EVENTS notification, so a burst of runs
-costs a few round trips, never one per event, and `publish()` never waits for the database. A subscriber on any
-other replica reads the table after its cursor (Last-Event-ID), woken by the notification or, since notifications
-are hints, by a one-second poll.
+flushes whatever has accumulated in one statement, together with a RUN_EVENTS notification for the runs followed
+from another replica, so a burst of runs costs a few round trips, never one per event, and `publish()` never
+waits for the database. A subscriber or waiter on any other replica reads the table after its cursor
+(Last-Event-ID), woken by the notification or, since notifications are hints, by a one-second poll.
+
+Who is told: a subscriber or waiter on another replica announces itself with a `<run_id>:want` hint; only runs
+so followed have their writes announced (a NOTIFY costs the commit a signal to every listening backend and every
+replica a wake-up). A want that comes after some of the run's rows were written unannounced is answered by a hint
+at once, or, for rows being written then, once they are, so a follower never waits for its poll.
 
 How long a flush waits for more events: a run's end is flushed at once (waiters on other replicas are answered by
 its END row). Other events linger up to FLUSH_LINGER when someone on another replica follows the run, and up to
@@ -15,6 +20,12 @@ together, instead of two or three. A replica learns that a run is followed from 
 a subscriber reading the table sends when it starts and again at every poll that found nothing new; a lost hint
 therefore delays that subscriber's events by at most QUIET_LINGER until its next poll. Every event is written
 either way; only the moment changes.
+
+A run whose outcome is written by one statement (queue/executor.py) hands that statement its events still in the
+outbox and its END row with the `<run_id>:end` hint (end_with_outcome), so a short run's events cost no statement
+of their own; they are inserted only if the outcome is (a fenced outcome writes no END row: the events go back to
+the outbox and close() queues an END row without a record, as for any run whose outcome was not written). While
+some of the run's events are in a flush under way, its END row goes through the outbox, after them.
 
 Invariants:
 - An event's id is its position in the run's log, assigned by the one process executing the run; rows are
@@ -32,7 +43,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,6 +91,14 @@ class PgBroker(StreamBroker):
         # events in the outbox (then the writer lingers only FLUSH_LINGER).
         self._wanted: dict[str, None] = {}
         self._eager = False
+        # Runs with events in a flush under way (how many flushes), and runs whose END row their outcome's
+        # statement wrote (end_with_outcome), until close().
+        self._flushing: Counter[str] = Counter()
+        self._ends_stored: set[str] = set()
+        self._emptied = False  # end_with_outcome emptied the outbox
+        # Runs whose END row an outcome's statement is writing, and whether it announces it.
+        self._writing: dict[str, bool] = {}
+        self._hinting: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     # Lifecycle
@@ -118,11 +137,46 @@ class PgBroker(StreamBroker):
             return
         super().close(run_id, final)
         self._poke(run_id)
-        self._queue(run_id, events.END, "end", serde.dumps(final) if final is not None else b"")
-        self._wanted.pop(run_id, None)
+        if run_id in self._ends_stored:
+            self._ends_stored.discard(run_id)  # written with the run's outcome
+        else:
+            self._queue(run_id, events.END, "end", serde.dumps(final) if final is not None else b"")
+
+    def end_with_outcome(self, run_id: str, final: dict[str, Any]) -> events.Batch | None:
+        """The run's events in the outbox and its END row, taken out of the outbox for its outcome's statement
+        (one statement a run fewer). None while some of its events are in a flush under way: its END row must not
+        be committed before them, so it then goes through the outbox, after them."""
+        if self._flushing[run_id] or super().is_done(run_id):
+            return None
+        mine = [row for row in self._outbox if row["run_id"] == run_id]
+        if mine:
+            self._outbox = [row for row in self._outbox if row["run_id"] != run_id]
+            if not self._outbox:
+                self._emptied = True  # the writer's linger is over: the next event starts a new one
+                self._wake.set()
+        mine.append(self._row(run_id, events.END, "end", serde.dumps(final)))
+        hinted = run_id in self._wanted
+        self._writing[run_id] = hinted
+        return events.Batch(mine, notify.RUN_EVENTS, [f"{run_id}:end"] if hinted else [])
+
+    def outcome_written(self, run_id: str, batch: events.Batch, written: bool) -> None:
+        hinted = self._writing.pop(run_id, True)
+        if written:
+            self._ends_stored.add(run_id)
+            if not hinted and run_id in self._wanted:
+                self._hint(f"{run_id}:end")  # followed since the statement was built
+            return
+        # Back in front of the outbox (the rest of the outbox is other runs'); close() queues the END row after.
+        rows = [row for row in batch.rows if row["seq"] != events.END]
+        if rows:
+            self._outbox[:0] = rows
+            self._outbox_ready.set()
+
+    def _row(self, run_id: str, seq: int, name: str, data: bytes) -> dict[str, Any]:
+        return {"run_id": run_id, "seq": seq, "name": name, "data": data, "created_at": self._clock.now()}
 
     def _queue(self, run_id: str, seq: int, name: str, data: bytes) -> None:
-        row = {"run_id": run_id, "seq": seq, "name": name, "data": data, "created_at": self._clock.now()}
+        row = self._row(run_id, seq, name, data)
         self._outbox.append(row)
         self._outbox_ready.set()
         if seq == events.END:
@@ -134,10 +188,16 @@ class PgBroker(StreamBroker):
 
     async def _linger(self) -> None:
         """Wait until the outbox should be flushed: at once when a run's end is in it, else FLUSH_LINGER or
-        QUIET_LINGER after the first event in it (the shorter once a followed run's event is in it)."""
+        QUIET_LINGER after the first event in it (the shorter once a followed run's event is in it); at once too
+        when it was emptied meanwhile (the flush then writes nothing and the next event starts a new linger)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         while not self._end_queued:
+            if self._emptied:  # taken by an outcome's statement (end_with_outcome)
+                self._emptied = False
+                if not self._outbox:
+                    return  # nothing to flush
+                started = loop.time()  # what came since lingers from now
             left = started + (FLUSH_LINGER if self._eager else QUIET_LINGER) - loop.time()
             if left <= 0:
                 return
@@ -171,14 +231,23 @@ class PgBroker(StreamBroker):
         hints: dict[str, str] = {}
         for row in batch:
             hints[row["run_id"]] = row["run_id"] + (":end" if row["seq"] == events.END else "")
+        # Only runs followed from another replica are announced (see the module's docstring).
+        hinted = {run_id for run_id in hints if run_id in self._wanted}
+        self._flushing.update(hints.keys())
         try:
             async with self._db.autocommit() as conn:
-                await events.append_and_notify(conn, batch, notify.RUN_EVENTS, list(hints.values()))
+                await events.append_and_notify(conn, batch, notify.RUN_EVENTS, [hints[r] for r in hinted])
         except BaseException:
             self._outbox[:0] = batch  # kept in order; the insert is idempotent
             self._end_queued = self._end_queued or any(row["seq"] == events.END for row in batch)
             self._outbox_ready.set()
             raise
+        finally:
+            self._flushing.subtract(hints.keys())
+            self._flushing += Counter()  # drops the runs at zero
+        for run_id, hint in hints.items():
+            if run_id not in hinted and run_id in self._wanted:
+                self._hint(hint)  # followed since the statement was built
 
     # Hints
 
@@ -193,15 +262,26 @@ class PgBroker(StreamBroker):
             self._wanted[run_id] = None
             if len(self._wanted) > _ENDED_MEMORY:
                 del self._wanted[next(iter(self._wanted))]
-            if not self._eager and any(row["run_id"] == run_id for row in self._outbox):
-                self._eager = True
-                self._wake.set()
+            if any(row["run_id"] == run_id for row in self._outbox):
+                if not self._eager:
+                    self._eager = True
+                    self._wake.set()
+            elif self._executed_here(run_id) and run_id not in self._writing and not self._flushing[run_id]:
+                # What was written of the run went unannounced (nobody followed it then): announce it now. Rows
+                # being written are announced once they are (_flush, outcome_written).
+                self._hint(run_id + (":end" if super().is_done(run_id) else ""))
             return
         if tag == "end":
             self._ended[run_id] = None
             if len(self._ended) > _ENDED_MEMORY:
                 del self._ended[next(iter(self._ended))]
         self._poke(run_id)
+
+    def _hint(self, payload: str) -> None:
+        """Send a RUN_EVENTS hint outside a flush (its own statement, through the notifier's outbox)."""
+        task = asyncio.get_running_loop().create_task(self._notifier.notify(notify.RUN_EVENTS, payload))
+        self._hinting.add(task)
+        task.add_done_callback(self._hinting.discard)
 
     def _poke(self, run_id: str) -> None:
         for waiter in self._watchers.get(run_id, ()):
@@ -306,11 +386,16 @@ class PgBroker(StreamBroker):
         # looked for when a hint said it came; otherwise the first look waits for a hint or for the poll. A run
         # about to execute here (the common case) is then answered without any query.
         look = run_id in self._ended
+        want = True
         try:
             while not self._executed_here(run_id):
                 waiter.clear()
                 if run_id in self._finals:
                     return
+                if want:
+                    # The replica executing the run announces its end only to followers (see the docstring).
+                    await self._want(run_id)
+                    want = False
                 if look:
                     async with self._db.read() as conn:
                         end = await events.end_of(conn, run_id)
