@@ -590,6 +590,24 @@ def _written_with_the_finish(finished: Any, inserts: tuple[str, ...]) -> list[An
     return columns
 
 
+def _held_lease() -> Any:
+    """True while the run (`b_run_id`) holds its lease (`b_token`) as the statement's snapshot sees it."""
+    return exists().where(
+        runs.c.run_id == bindparam("b_run_id"), runs.c.lease_token == bindparam("b_token"), runs.c.status == "running"
+    )
+
+
+def _finished_after(thread_change: Any) -> tuple[Any, list[Any]]:
+    """The fenced finish (_FINISH) as a CTE applied only when the CTE `thread_change` changed the run's thread, and
+    the statement's first columns: `finished` (0 or 1) and `consistent`, which divides by zero, so that nothing of
+    the statement is applied, when the thread changed but the finish's fence failed on the row's newest version."""
+    finished = _FINISH.where(select(thread_change.c.thread_id).exists()).returning(runs.c.run_id).cte("finished")
+    n_changed = select(func.count()).select_from(thread_change).scalar_subquery()
+    n_finished = select(func.count()).select_from(finished).scalar_subquery()
+    consistent = literal_column("1") / case((n_finished == n_changed, 1), else_=0)
+    return finished, [n_finished.label("finished"), consistent.label("consistent")]
+
+
 @functools.cache
 def _finish_and_settle_statement(columns: frozenset[str], with_events: bool, inserts: tuple[str, ...] = ()) -> Any:
     # The thread is settled only when the run still holds its lease (as the snapshot sees it) and the thread's row
@@ -597,24 +615,17 @@ def _finish_and_settle_statement(columns: frozenset[str], with_events: bool, ins
     # changed meanwhile so that the finish's fence no longer holds (the reaper ended it), the statement divides by
     # zero and nothing of it is applied. With events, the run's events (its END row among them) are inserted and
     # announced only when the run was finished.
-    fence = exists().where(
-        runs.c.run_id == bindparam("b_run_id"), runs.c.lease_token == bindparam("b_token"), runs.c.status == "running"
-    )
     assignments: dict[str, Any] = {c: bindparam(f"v_{c}", type_=threads.c[c].type) for c in columns}
     others = _thread_has_inflight(bindparam("b_run_id"))  # the snapshot still sees this run running
     assignments["status"] = case((others, "busy"), else_=bindparam("v_status", type_=threads.c.status.type))
     settled = (
         update(threads)
-        .where(threads.c.thread_id == bindparam("k_key"), _thread_unchanged(), fence)
+        .where(threads.c.thread_id == bindparam("k_key"), _thread_unchanged(), _held_lease())
         .values(assignments)
         .returning(threads.c.thread_id)
         .cte("settled")
     )
-    finished = _FINISH.where(select(settled.c.thread_id).exists()).returning(runs.c.run_id).cte("finished")
-    n_settled = select(func.count()).select_from(settled).scalar_subquery()
-    n_finished = select(func.count()).select_from(finished).scalar_subquery()
-    consistent = literal_column("1") / case((n_finished == n_settled, 1), else_=0)
-    columns_out = [n_finished.label("finished"), consistent.label("consistent")]
+    finished, columns_out = _finished_after(settled)
     columns_out += _written_with_the_finish(finished, inserts)
     if with_events:
         added, hinted = events.written_when(select(finished.c.run_id).exists())
@@ -669,25 +680,18 @@ def _finish_and_delete_thread_statement(with_events: bool) -> Any:
     # As _finish_and_settle_statement, for a run on a temporary thread: the thread (with its checkpoints) is deleted
     # instead of settled, only when no other run of it is pending or running. The run's row, finished here under
     # its fence (re-checked on the newest version of the row), goes with its thread at the end of the statement.
-    fence = exists().where(
-        runs.c.run_id == bindparam("b_run_id"), runs.c.lease_token == bindparam("b_token"), runs.c.status == "running"
-    )
     deleted = (
         delete(threads)
         .where(
             threads.c.thread_id == bindparam("k_key"),
             _thread_unchanged(),
-            fence,
+            _held_lease(),
             ~_thread_has_inflight(bindparam("b_run_id")),
         )
         .returning(threads.c.thread_id)
         .cte("deleted")
     )
-    finished = _FINISH.where(select(deleted.c.thread_id).exists()).returning(runs.c.run_id).cte("finished")
-    n_deleted = select(func.count()).select_from(deleted).scalar_subquery()
-    n_finished = select(func.count()).select_from(finished).scalar_subquery()
-    consistent = literal_column("1") / case((n_finished == n_deleted, 1), else_=0)
-    columns_out = [n_finished.label("finished"), consistent.label("consistent")]
+    finished, columns_out = _finished_after(deleted)
     done = select(finished.c.run_id).exists()
     for i, checkpoints in enumerate(_CHECKPOINT_TABLES):
         gone = (
