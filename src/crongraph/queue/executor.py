@@ -108,13 +108,14 @@ class Executor:
         # (graph id, *context keys) already warned about as not in the graph's context_schema: warned once each.
         self._dropped_warned: set[tuple[str, ...]] = set()
         # Outcomes of runs ending in the same loop iteration share one write transaction (each still fenced by its
-        # own lease token; on PostgreSQL each is its one statement instead, where it has one), after the
+        # own lease token; on PostgreSQL each is its own statement instead, where it has one), after the
         # checkpoints the runs wrote are committed.
         self._outcomes = GroupCommit(db, before_commit=self._commit_checkpoints)
-        # Assistant reads begun during this loop iteration: the runs of one claimed batch start in the same
-        # iteration and share one read of their assistant (awaited by all), as fresh as reading it per run.
-        # Cleared at the next iteration: a run starting later begins a read of its own.
-        self._assistants_now: dict[str, asyncio.Future[Record | None]] = {}
+        # Assistants read during this loop iteration: the runs of one claimed batch start in the same iteration
+        # and read their assistant once, as fresh as reading it per run. Cleared at the next iteration. (On
+        # PostgreSQL the claim and the hand-off at creation bring the assistant: a run reads it here only when it
+        # was gone then.)
+        self._assistants_now: dict[str, Record | None] = {}
 
     def _commit_checkpoints(self) -> Any:
         """An awaitable that commits the checkpointer's deferred writes (None: it defers none). SQLite's waits for
@@ -125,29 +126,18 @@ class Executor:
 
     async def _assistant(self, assistant_id: str) -> Record | None:
         memo = self._assistants_now
-        reading = memo.get(assistant_id)
-        if reading is None:
-            loop = asyncio.get_running_loop()
+        if assistant_id in memo:
+            found = memo[assistant_id]
+        else:
+            async with self._db.read() as conn:
+                found = await assistants.get(conn, assistant_id)
             if not memo:
-                loop.call_soon(memo.clear)
-            if self._db.dialect == "postgresql":
-                # The read suspends this run: the others starting beside it wait for it instead of sending theirs.
-                reading = loop.create_task(self._read_assistant(assistant_id))
-            else:
-                # SQLite reads inline without suspending (nothing can start beside it); a task would add a loop turn.
-                reading = loop.create_future()
-                reading.set_result(await self._read_assistant(assistant_id))
-            memo[assistant_id] = reading
-        # Shielded: one run cancelled while waiting must not cancel the read the others wait for.
-        found = await asyncio.shield(reading)
+                asyncio.get_running_loop().call_soon(memo.clear)
+            memo[assistant_id] = found
         if found is None:
             return None
         # Each run gets its own copy of what reaches its graph (config and context), as if it had read the row.
         return {**found, "config": copy.deepcopy(found["config"]), "context": copy.deepcopy(found.get("context"))}
-
-    async def _read_assistant(self, assistant_id: str) -> Record | None:
-        async with self._db.read() as conn:
-            return await assistants.get(conn, assistant_id)
 
     async def execute(self, run: Record, cancel_action: dict[str, str], *, assistant: Record | None = None) -> None:
         """Run to completion. `cancel_action[run_id]` is set by whoever cancels this task, before cancelling it.
