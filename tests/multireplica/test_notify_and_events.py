@@ -24,6 +24,7 @@ from crongraph.storage.database import Database
 from crongraph.streams import pg_broker
 from crongraph.streams.broker import Event
 from crongraph.streams.pg_broker import PgBroker
+from tests.multireplica.hints import Heard
 from tests.multireplica.rows import run_row, thread_row
 from tests.support.postgres import PostgresServer
 
@@ -47,22 +48,6 @@ async def two_notifiers(url: str) -> AsyncIterator[tuple[PostgresNotifier, Postg
     yield a, b
     await a.stop()
     await b.stop()
-
-
-class Heard:
-    def __init__(self) -> None:
-        self.payloads: list[str] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, payload: str) -> None:
-        self.payloads.append(payload)
-        self.changed.set()
-
-    async def until(self, payload: str) -> None:
-        async with asyncio.timeout(5):
-            while payload not in self.payloads:
-                self.changed.clear()
-                await self.changed.wait()
 
 
 async def test_hints_reach_every_replica_including_the_sender(
